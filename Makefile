@@ -1,0 +1,96 @@
+# mdcache build. `make` builds into build/; `make run` and `make test` also
+# install missing Debian packages first (tools/install-deps.sh).
+#
+#   make            daemon, tools, unit tests          -> build/
+#   make run        demo against a private redis-server (or $REDIS_URL)
+#   make test       unit + integration tests (real redis-server processes)
+#   make test-san   the same suite built with ASan+UBSan -> build-san/
+#   make fuzz       libFuzzer targets (clang)          -> build/fuzz/
+#   make fuzz-run   each fuzzer for FUZZ_SECONDS (default 20)
+#   make clean
+
+CC       ?= cc
+BUILD    ?= build
+PKGS     := hiredis liburing libxxhash openssl inih
+OPT      ?= -O2 -g
+SAN_FLAGS =
+ifeq ($(SAN),1)
+  BUILD    := build-san
+  OPT      := -O1 -g -fno-omit-frame-pointer
+  SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+endif
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Werror -Iinclude $(PKG_CFLAGS) $(SAN_FLAGS) -MMD -MP
+LDFLAGS  += $(SAN_FLAGS)
+LDLIBS   += $(PKG_LIBS) -lpthread -lm
+
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+CFLAGS   += -DMD_VERSION='"$(VERSION)"'
+
+LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard feeds/*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+TOOL_SRC := $(wildcard tools/*.c)
+TOOLS    := $(TOOL_SRC:tools/%.c=$(BUILD)/%)
+TEST_SRC := $(wildcard tests/test_*.c)
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZERS  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
+FUZZ_SECONDS ?= 20
+
+.PHONY: all run test test-unit test-san fuzz fuzz-run deps clean
+
+all: $(BUILD)/mdcache $(TOOLS) $(TESTS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/libmdcache.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/mdcache: $(BUILD)/obj/src/main.o $(BUILD)/libmdcache.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libmdcache.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/libmdcache.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+
+# libFuzzer needs clang; the library is rebuilt with coverage instrumentation.
+FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -Iinclude $(PKG_CFLAGS) \
+               -fsanitize=fuzzer,address,undefined -DMD_FUZZING
+build/fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $< $(LIB_SRC) $(PKG_LIBS) -lpthread -lm -o $@
+
+deps:
+	@bash tools/install-deps.sh
+
+run: deps
+	@$(MAKE) --no-print-directory all
+	@bash tools/run-demo.sh
+
+test: deps
+	@$(MAKE) --no-print-directory all
+	@bash tests/run.sh $(BUILD)
+
+test-unit: all
+	@bash tests/run.sh $(BUILD) unit
+
+test-san:
+	@$(MAKE) --no-print-directory SAN=1 all
+	@MD_SAN=1 bash tests/run.sh build-san
+
+fuzz: $(FUZZERS)
+
+fuzz-run: fuzz
+	@bash tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+clean:
+	rm -rf build build-san
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,209 @@
+/*
+ * bin1 decoder (wire format: docs/protocol.md, encoder: include/mdcache_bin1.h).
+ *
+ * Two kinds of damage are told apart. A bad *header* (magic, version, len
+ * out of range) means we no longer know where the next frame starts: a
+ * datagram is dropped from there on, a stream is rescanned for the next
+ * 0xB1 0x01 pair. A bad *body* in a frame whose header is sound costs only
+ * that frame: we trust len and continue right after it. Trusting len is
+ * also what lets a v1 receiver skip reserved types and ignore trailing
+ * fields added by later minor revisions.
+ *
+ * Every present decimal handed on has exp in [-18, 0] and |mant| < 10^18,
+ * the same bounds md_dec_parse guarantees for jsonl.
+ */
+#include <string.h>
+
+#include "md_decode.h"
+#include "mdcache_bin1.h"
+
+#define BIN1_MANT_MAX 999999999999999999LL
+
+static inline uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | (p[1] << 8)); }
+
+static inline uint64_t rd64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void bin1_reject(const md_decoder_ops *ops, md_decode_err why, const uint8_t *p, size_t n)
+{
+    if (ops->stats)
+        ops->stats->err[why]++;
+    if (ops->on_reject)
+        ops->on_reject(ops->ctx, why, (const char *)p, n);
+}
+
+/* Checks as much of the header as is present. Returns -1 if nothing is
+ * wrong so far (and sets *flen once the len field is in), else the reason. */
+static int bin1_check_head(const uint8_t *p, size_t avail, size_t *flen)
+{
+    if (avail >= 1 && p[0] != MDCACHE_BIN1_MAGIC)
+        return MD_DERR_SYNTAX;
+    if (avail >= 2 && p[1] != MDCACHE_BIN1_VERSION)
+        return MD_DERR_VERSION;
+    if (avail >= 4) {
+        size_t n = rd16(p + 2);
+        if (n < MDCACHE_BIN1_HDR_LEN)
+            return MD_DERR_SYNTAX;
+        if (n > MD_BIN1_FRAME_MAX)
+            return MD_DERR_OVERSIZED;
+        *flen = n;
+    }
+    return -1;
+}
+
+/* Symbols and sources become parts of Redis keys and log lines: printable
+ * ASCII without spaces only. */
+static bool bin1_name_ok(const uint8_t *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < 0x21 || s[i] > 0x7e)
+            return false;
+    return true;
+}
+
+static int bin1_get_dec(const uint8_t *p, md_dec *out)
+{
+    int8_t exp = (int8_t)p[8];
+    if (exp == MDCACHE_BIN1_ABSENT) {
+        *out = md_dec_absent();
+        return -1;
+    }
+    int64_t mant = (int64_t)rd64(p);
+    if (exp < MD_DEC_EXP_MIN || exp > 0 || mant > BIN1_MANT_MAX || mant < -BIN1_MANT_MAX)
+        return MD_DERR_BAD_NUMBER;
+    out->mant = mant;
+    out->exp = exp;
+    return -1;
+}
+
+/* Validates one complete frame (header already checked) and fills *t.
+ * Returns -1 on success, else the reason to drop it. */
+static int bin1_frame(const uint8_t *p, size_t flen, md_tick *t)
+{
+    unsigned type = p[4], sl = p[5], cl = p[6], flags = p[7];
+    size_t body_len;
+    int ndec, err;
+
+    switch (type) {
+    case MDCACHE_BIN1_QUOTE:
+        ndec = 4;
+        break;
+    case MDCACHE_BIN1_TRADE:
+        ndec = 2;
+        break;
+    case MDCACHE_BIN1_HEARTBEAT:
+    case MDCACHE_BIN1_RESET:
+        ndec = 0;
+        break;
+    default: /* reserved 5..8 (account classes) and anything newer */
+        return MD_DERR_UNKNOWN_TYPE;
+    }
+    if (sl > MD_SYMBOL_MAX || cl > MD_SOURCE_MAX)
+        return MD_DERR_SYMBOL;
+    body_len = (size_t)ndec * MDCACHE_BIN1_DEC_LEN;
+    if (MDCACHE_BIN1_HDR_LEN + sl + cl + body_len > flen)
+        return MD_DERR_TRUNCATED;
+
+    const uint8_t *sym = p + MDCACHE_BIN1_HDR_LEN, *src = sym + sl, *body = src + cl;
+    if (!bin1_name_ok(sym, sl) || !bin1_name_ok(src, cl))
+        return MD_DERR_SYMBOL;
+    if (type == MDCACHE_BIN1_HEARTBEAT) {
+        if (cl == 0)
+            return MD_DERR_MISSING_FIELD;
+    } else {
+        if (sl == 0)
+            return MD_DERR_SYMBOL;
+        /* "*" addresses every symbol and only makes sense for a reset. */
+        if (type != MDCACHE_BIN1_RESET && sl == 1 && sym[0] == '*')
+            return MD_DERR_SYMBOL;
+    }
+
+    memset(t, 0, sizeof *t);
+    t->type = (uint8_t)type;
+    for (int i = 0; i < 4; i++)
+        t->v[i] = md_dec_absent();
+    for (int i = 0; i < ndec; i++)
+        if ((err = bin1_get_dec(body + (size_t)i * MDCACHE_BIN1_DEC_LEN, &t->v[i])) >= 0)
+            return err;
+    if (type == MDCACHE_BIN1_QUOTE) {
+        if (!md_dec_present(t->v[MD_Q_BID]) && !md_dec_present(t->v[MD_Q_ASK]))
+            return MD_DERR_MISSING_FIELD;
+        if ((md_dec_present(t->v[MD_Q_BID_SIZE]) && t->v[MD_Q_BID_SIZE].mant < 0) ||
+            (md_dec_present(t->v[MD_Q_ASK_SIZE]) && t->v[MD_Q_ASK_SIZE].mant < 0))
+            return MD_DERR_NEGATIVE;
+    } else if (type == MDCACHE_BIN1_TRADE) {
+        if (!md_dec_present(t->v[MD_T_PRICE]) || !md_dec_present(t->v[MD_T_SIZE]))
+            return MD_DERR_MISSING_FIELD;
+        if (t->v[MD_T_SIZE].mant < 0)
+            return MD_DERR_NEGATIVE;
+    }
+    /* Unknown flag bits are ignored so later revisions can add some. */
+    if (flags & MDCACHE_BIN1_F_SEQ) {
+        t->flags |= MD_TICK_F_SEQ;
+        t->seq = rd64(p + 8);
+    }
+    if (flags & MDCACHE_BIN1_F_TS) {
+        int64_t ts = (int64_t)rd64(p + 16);
+        if (ts < 0)
+            return MD_DERR_BAD_NUMBER;
+        t->flags |= MD_TICK_F_TS;
+        t->ts_ns = ts;
+    }
+    t->sym_len = (uint8_t)sl;
+    memcpy(t->symbol, sym, sl);
+    t->symbol[sl] = '\0';
+    t->src_len = (uint8_t)cl;
+    memcpy(t->source, src, cl);
+    t->source[cl] = '\0';
+    return -1;
+}
+
+size_t md_bin1_decode(const uint8_t *buf, size_t len, int final, const md_decoder_ops *ops)
+{
+    size_t pos = 0;
+    md_tick t;
+
+    while (pos < len) {
+        const uint8_t *p = buf + pos;
+        size_t avail = len - pos, flen = 0;
+        int bad = bin1_check_head(p, avail, &flen);
+
+        if (bad >= 0) {
+            if (final) {
+                bin1_reject(ops, (md_decode_err)bad, p, avail);
+                return len;
+            }
+            /* Stream: skip to the next plausible header. A lone trailing 0xB1
+             * is kept, it may be the first half of the pair. */
+            size_t q = pos + 1;
+            while (q + 1 < len && !(buf[q] == MDCACHE_BIN1_MAGIC && buf[q + 1] == MDCACHE_BIN1_VERSION))
+                q++;
+            if (q + 1 >= len)
+                q = (q < len && buf[len - 1] == MDCACHE_BIN1_MAGIC) ? len - 1 : len;
+            bin1_reject(ops, (md_decode_err)bad, p, q - pos);
+            pos = q;
+            continue;
+        }
+        if (avail < MDCACHE_BIN1_HDR_LEN || avail < flen) {
+            if (!final)
+                return pos;
+            bin1_reject(ops, MD_DERR_TRUNCATED, p, avail);
+            return len;
+        }
+        int err = bin1_frame(p, flen, &t);
+        if (err >= 0) {
+            bin1_reject(ops, (md_decode_err)err, p, flen);
+        } else {
+            if (ops->stats)
+                ops->stats->ok++;
+            ops->on_tick(ops->ctx, &t);
+        }
+        pos += flen;
+    }
+    return pos;
+}

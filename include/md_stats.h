@@ -1,0 +1,59 @@
+/*
+ * md_stats: per-worker counters. Each worker counts into a plain struct
+ * that only it touches (no atomics on the hot path) and publishes a copy
+ * into an atomic mirror a few times a second; the main thread sums the
+ * mirrors for the stats line and, later, metrics.
+ */
+#ifndef MD_STATS_H
+#define MD_STATS_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "md_decode.h"
+
+#define MD_STATS_FIELDS(X)                                                                         \
+    X(ticks_in)      /* ticks decoded from feeds on this worker */                                \
+    X(applied)       /* ticks applied to the coalescer (owner side) */                            \
+    X(duplicates)    /* older or repeated seq dropped */                                          \
+    X(refused)       /* new symbols refused: max_keys reached */                                  \
+    X(overflow)      /* aggregates that would overflow, dropped */                                \
+    X(drops)         /* ticks dropped: ring to owner stayed full */                               \
+    X(kernel_drops)  /* datagrams the kernel dropped (SO_RXQ_OVFL) */                             \
+    X(truncated)     /* datagrams larger than a receive buffer */                                 \
+    X(decode_errors) /* lines/frames dropped by decoders (sum of err_*) */                        \
+    X(heartbeats)    /* heartbeats received */                                                    \
+    X(resets)        /* session resets applied */                                                 \
+    X(connections)   /* stream connections accepted */                                            \
+    X(keys_written)  /* SET/SETEX acknowledged with OK */                                         \
+    X(batches)       /* batches fully acknowledged */                                             \
+    X(bytes_out)     /* bytes written to Redis */                                                 \
+    X(redis_errors)  /* error replies */                                                          \
+    X(reconnects)    /* Redis connections (re)established after the first */                     \
+    X(refreshes)     /* keys re-asserted for live sources */                                      \
+    X(keys)          /* gauge: symbols held */                                                    \
+    X(dirty)         /* gauge: symbols waiting to be written */                                   \
+    X(inflight)      /* gauge: batches sent, not yet acknowledged */                              \
+    X(live_sources)  /* gauge */
+
+typedef struct md_stats {
+#define MD_STATS_DECL(n) uint64_t n;
+    MD_STATS_FIELDS(MD_STATS_DECL)
+#undef MD_STATS_DECL
+    uint64_t err[MD_DERR_COUNT];
+} md_stats;
+
+typedef struct md_stats_mirror {
+#define MD_STATS_ADECL(n) _Atomic uint64_t n;
+    MD_STATS_FIELDS(MD_STATS_ADECL)
+#undef MD_STATS_ADECL
+    _Atomic uint64_t err[MD_DERR_COUNT];
+} md_stats_mirror;
+
+void md_stats_publish(md_stats_mirror *m, const md_stats *s);
+/* Adds the mirror's current values into sum. */
+void md_stats_collect(md_stats *sum, const md_stats_mirror *m);
+/* "ticks_in=1 applied=2 ..." (with err_<reason>=N when with_errors). */
+int md_stats_format(const md_stats *s, int with_errors, char *buf, size_t cap);
+
+#endif

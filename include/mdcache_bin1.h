@@ -1,0 +1,211 @@
+/*
+ * mdcache_bin1.h: encoder for the mdcache "bin1" feed protocol, version 1.
+ *
+ * For feed handlers that send ticks to mdcache. Self-contained (C99, only
+ * <stdint.h>, <stddef.h> and <string.h>), header-only: copy it into your
+ * tree. The full specification is docs/protocol.md; in short:
+ *
+ *   A datagram or stream carries back-to-back frames. Little-endian, no padding.
+ *
+ *   off size field
+ *     0   1  magic   0xB1
+ *     1   1  version 1
+ *     2   2  len     whole frame in bytes, header included (<= 1024)
+ *     4   1  type    MDCACHE_BIN1_QUOTE ...
+ *     5   1  sym_len 0..31
+ *     6   1  src_len 0..31
+ *     7   1  flags   MDCACHE_BIN1_F_SEQ | MDCACHE_BIN1_F_TS
+ *     8   8  seq     u64, per-source sequence number
+ *    16   8  ts_ns   i64, exchange time, Unix epoch nanoseconds
+ *    24      symbol (sym_len bytes), source (src_len bytes), body
+ *
+ *   A decimal is 9 bytes: i64 mantissa, i8 exponent; value = mant * 10^exp,
+ *   exp in -18..0, exp = -128 means "absent". 21000.25 is {2100025, -2}.
+ *
+ * Every encoder writes one frame at buf and returns its length, or 0 if cap
+ * is too small or an argument cannot be encoded (symbol or source longer
+ * than 31 bytes, NULL symbol where one is required). Frames can be appended
+ * back to back into one datagram, up to your MTU.
+ *
+ *   unsigned char buf[1400];
+ *   size_t n = 0, k;
+ *   mdcache_bin1_dec bid = {2100000, -2}, ask = {2100050, -2};
+ *   k = mdcache_bin1_put_quote(buf + n, sizeof buf - n, "MNQZ5", "cme-a",
+ *                              17, 1, ts, 1, bid, ask,
+ *                              mdcache_bin1_int(3), mdcache_bin1_int(5));
+ *   if (k == 0) { flush buf[0..n) and retry }
+ *   n += k;
+ */
+#ifndef MDCACHE_BIN1_H
+#define MDCACHE_BIN1_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#define MDCACHE_BIN1_MAGIC 0xB1u
+#define MDCACHE_BIN1_VERSION 1u
+#define MDCACHE_BIN1_HDR_LEN 24u
+#define MDCACHE_BIN1_FRAME_MAX 1024u /* largest frame a receiver accepts */
+#define MDCACHE_BIN1_NAME_MAX 31u    /* symbol and source, bytes */
+#define MDCACHE_BIN1_DEC_LEN 9u      /* bytes per decimal on the wire */
+#define MDCACHE_BIN1_ABSENT (-128)   /* exponent value meaning "no value" */
+#define MDCACHE_BIN1_EXP_MIN (-18)
+
+/* Frame types. 5..8 are reserved: their bodies are specified in a later
+ * revision of docs/protocol.md and receivers implementing only v1 drop them. */
+enum mdcache_bin1_type {
+    MDCACHE_BIN1_QUOTE = 1,     /* body: bid, ask, bid_size, ask_size */
+    MDCACHE_BIN1_TRADE = 2,     /* body: price, size */
+    MDCACHE_BIN1_HEARTBEAT = 3, /* no body; source required */
+    MDCACHE_BIN1_RESET = 4,     /* no body; symbol or "*" for all symbols */
+    MDCACHE_BIN1_POSITION = 5,
+    MDCACHE_BIN1_ORDER = 6,
+    MDCACHE_BIN1_BALANCE = 7,
+    MDCACHE_BIN1_ACCOUNT = 8
+};
+
+/* Header flags; receivers ignore bits they do not know. */
+#define MDCACHE_BIN1_F_SEQ 0x01u /* seq is valid */
+#define MDCACHE_BIN1_F_TS 0x02u  /* ts_ns is valid */
+
+typedef struct mdcache_bin1_dec {
+    int64_t mant;
+    int8_t exp; /* MDCACHE_BIN1_EXP_MIN..0, or MDCACHE_BIN1_ABSENT */
+} mdcache_bin1_dec;
+
+static inline mdcache_bin1_dec mdcache_bin1_make(int64_t mant, int8_t exp)
+{
+    mdcache_bin1_dec d;
+    d.mant = mant;
+    d.exp = exp;
+    return d;
+}
+static inline mdcache_bin1_dec mdcache_bin1_int(int64_t v) { return mdcache_bin1_make(v, 0); }
+static inline mdcache_bin1_dec mdcache_bin1_absent(void)
+{
+    return mdcache_bin1_make(0, (int8_t)MDCACHE_BIN1_ABSENT);
+}
+
+/* ---- byte helpers: explicit little-endian, whatever the host order ---- */
+
+static inline void mdcache_bin1_le64(unsigned char *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (unsigned char)(v >> (8 * i));
+}
+
+static inline size_t mdcache_bin1_strlen(const char *s)
+{
+    return s ? strlen(s) : 0;
+}
+
+static inline unsigned char *mdcache_bin1_put_dec(unsigned char *p, mdcache_bin1_dec d)
+{
+    mdcache_bin1_le64(p, (uint64_t)d.mant);
+    p[8] = (unsigned char)d.exp;
+    return p + MDCACHE_BIN1_DEC_LEN;
+}
+
+/* Writes header and names; returns a pointer to where the body goes, or NULL
+ * if the frame (body_len bytes of body) does not fit or cannot be encoded. */
+static inline unsigned char *mdcache_bin1_put_head(void *buf, size_t cap, unsigned type,
+                                                   const char *symbol, const char *source,
+                                                   uint64_t seq, int has_seq, int64_t ts_ns,
+                                                   int has_ts, size_t body_len)
+{
+    unsigned char *p = (unsigned char *)buf;
+    size_t sl = mdcache_bin1_strlen(symbol), cl = mdcache_bin1_strlen(source);
+    size_t len;
+
+    if (sl > MDCACHE_BIN1_NAME_MAX || cl > MDCACHE_BIN1_NAME_MAX)
+        return NULL;
+    len = MDCACHE_BIN1_HDR_LEN + sl + cl + body_len;
+    if (len > cap || len > MDCACHE_BIN1_FRAME_MAX)
+        return NULL;
+    p[0] = (unsigned char)MDCACHE_BIN1_MAGIC;
+    p[1] = (unsigned char)MDCACHE_BIN1_VERSION;
+    p[2] = (unsigned char)(len & 0xff);
+    p[3] = (unsigned char)(len >> 8);
+    p[4] = (unsigned char)type;
+    p[5] = (unsigned char)sl;
+    p[6] = (unsigned char)cl;
+    p[7] = (unsigned char)((has_seq ? MDCACHE_BIN1_F_SEQ : 0u) | (has_ts ? MDCACHE_BIN1_F_TS : 0u));
+    mdcache_bin1_le64(p + 8, has_seq ? seq : 0);
+    mdcache_bin1_le64(p + 16, has_ts ? (uint64_t)ts_ns : 0);
+    p += MDCACHE_BIN1_HDR_LEN;
+    if (sl)
+        memcpy(p, symbol, sl);
+    p += sl;
+    if (cl)
+        memcpy(p, source, cl);
+    return p + cl;
+}
+
+/* ---- encoders: return bytes written, 0 if it does not fit ---- */
+
+/* Quote: at least one of bid/ask must be present (else the receiver drops
+ * it); sizes must not be negative. source may be NULL. */
+static inline size_t mdcache_bin1_put_quote(void *buf, size_t cap, const char *symbol,
+                                            const char *source, uint64_t seq, int has_seq,
+                                            int64_t ts_ns, int has_ts, mdcache_bin1_dec bid,
+                                            mdcache_bin1_dec ask, mdcache_bin1_dec bid_size,
+                                            mdcache_bin1_dec ask_size)
+{
+    unsigned char *p;
+    if (!symbol)
+        return 0;
+    p = mdcache_bin1_put_head(buf, cap, MDCACHE_BIN1_QUOTE, symbol, source, seq, has_seq, ts_ns,
+                              has_ts, 4 * MDCACHE_BIN1_DEC_LEN);
+    if (!p)
+        return 0;
+    p = mdcache_bin1_put_dec(p, bid);
+    p = mdcache_bin1_put_dec(p, ask);
+    p = mdcache_bin1_put_dec(p, bid_size);
+    p = mdcache_bin1_put_dec(p, ask_size);
+    return (size_t)(p - (unsigned char *)buf);
+}
+
+/* Trade: price and size are both required; size must not be negative. */
+static inline size_t mdcache_bin1_put_trade(void *buf, size_t cap, const char *symbol,
+                                            const char *source, uint64_t seq, int has_seq,
+                                            int64_t ts_ns, int has_ts, mdcache_bin1_dec price,
+                                            mdcache_bin1_dec size)
+{
+    unsigned char *p;
+    if (!symbol)
+        return 0;
+    p = mdcache_bin1_put_head(buf, cap, MDCACHE_BIN1_TRADE, symbol, source, seq, has_seq, ts_ns,
+                              has_ts, 2 * MDCACHE_BIN1_DEC_LEN);
+    if (!p)
+        return 0;
+    p = mdcache_bin1_put_dec(p, price);
+    p = mdcache_bin1_put_dec(p, size);
+    return (size_t)(p - (unsigned char *)buf);
+}
+
+/* Heartbeat: keeps the source's keys alive while prices do not move. The
+ * source name is required (it says whose keys to refresh). */
+static inline size_t mdcache_bin1_put_heartbeat(void *buf, size_t cap, const char *source,
+                                                int64_t ts_ns)
+{
+    unsigned char *p;
+    if (!source || !*source)
+        return 0;
+    p = mdcache_bin1_put_head(buf, cap, MDCACHE_BIN1_HEARTBEAT, NULL, source, 0, 0, ts_ns, 1, 0);
+    return p ? (size_t)(p - (unsigned char *)buf) : 0;
+}
+
+/* Session reset of one symbol, or of every symbol with symbol "*": Volume,
+ * High and Low start over. source may be NULL. */
+static inline size_t mdcache_bin1_put_reset(void *buf, size_t cap, const char *symbol,
+                                            const char *source)
+{
+    unsigned char *p;
+    if (!symbol || !*symbol)
+        return 0;
+    p = mdcache_bin1_put_head(buf, cap, MDCACHE_BIN1_RESET, symbol, source, 0, 0, 0, 0, 0);
+    return p ? (size_t)(p - (unsigned char *)buf) : 0;
+}
+
+#endif

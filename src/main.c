@@ -1,0 +1,116 @@
+/*
+ * mdcache: entry point. Loads the configuration, opens the feed sockets,
+ * starts the pinned workers, then the main thread only handles signals and
+ * prints the periodic stats line; all data moves on the workers.
+ *
+ * Exit codes: 0 clean (every dirty key flushed), 1 runtime failure or keys
+ * left unwritten at shutdown, 2 configuration error.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "md_config.h"
+#include "md_listen.h"
+#include "md_log.h"
+#include "md_redis.h"
+#include "md_stats.h"
+#include "md_worker.h"
+
+static void print_stats(md_runtime *rt, const char *tag, int with_errors)
+{
+    md_stats s;
+    char line[2048];
+    md_runtime_stats(rt, &s);
+    md_stats_format(&s, with_errors, line, sizeof line);
+    md_info("%s: %s", tag, line);
+}
+
+int main(int argc, char **argv)
+{
+    static md_config cfg;
+    char err[1024];
+    int rc = md_config_load(&cfg, argc, argv, err, sizeof err);
+    if (rc < 0) {
+        fprintf(stderr, "mdcache: %s\n", err);
+        return 2;
+    }
+    if (rc > 0) return 0;
+    md_log_level_cur = cfg.log_level;
+
+    static md_runtime rt;
+    rt.cfg = &cfg;
+    if (md_redis_resolve(&cfg.redis, &rt.redis_target, err, sizeof err)) {
+        fprintf(stderr, "mdcache: %s\n", err);
+        return 2;
+    }
+    for (int i = 0; i < cfg.nlisten; i++) {
+        if (cfg.listen[i].format == MD_FMT_BINANCE) {
+            fprintf(stderr, "mdcache: %s: format=binance is not supported yet\n",
+                    cfg.listen[i].spec);
+            return 2;
+        }
+    }
+    if (cfg.check_only) {
+        fprintf(stderr, "mdcache: configuration OK\n");
+        return 0;
+    }
+
+    /* Workers inherit this mask: signals are taken only here, with
+     * sigtimedwait, so no handler ever runs on a worker. */
+    sigset_t sigs;
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (md_listen_open(rt.listeners, &cfg, err, sizeof err)) {
+        md_error("%s", err);
+        return 1;
+    }
+    if (md_runtime_start(&rt)) {
+        md_error("could not start the workers");
+        md_listen_close(rt.listeners, &cfg);
+        return 1;
+    }
+    char url[1100];
+    md_redis_url_redact(cfg.redis_url, url, sizeof url);
+    md_info("ready: %d worker%s on cpus", rt.nworkers, rt.nworkers == 1 ? "" : "s");
+    for (int i = 0; i < cfg.nlisten; i++) md_info("listening on %s", cfg.listen[i].spec);
+    md_info("redis %s (from %s), keys %s, ttl %us", url, cfg.redis_url_from, cfg.price_key,
+            cfg.price_ttl_s);
+
+    double iv = cfg.stats_interval_s > 0 ? cfg.stats_interval_s : 1.0;
+    struct timespec wait = {(time_t)iv, (long)((iv - (double)(time_t)iv) * 1e9)};
+    for (;;) {
+        int sig = sigtimedwait(&sigs, NULL, &wait);
+        if (sig == SIGTERM || sig == SIGINT) {
+            md_info("%s: stopping: flushing dirty keys (up to %.1fs)",
+                    sig == SIGTERM ? "SIGTERM" : "SIGINT", cfg.shutdown_timeout_s);
+            break;
+        }
+        if (sig == SIGHUP) {
+            md_info("SIGHUP: logs go to stderr, nothing to reopen");
+            continue;
+        }
+        if (sig < 0 && errno != EAGAIN && errno != EINTR) {
+            md_error("sigtimedwait: %s", strerror(errno));
+            break;
+        }
+        if (sig < 0 && errno == EAGAIN && cfg.stats_interval_s > 0) print_stats(&rt, "stats", 0);
+    }
+    uint64_t left = md_runtime_stop(&rt);
+    print_stats(&rt, "final", 1);
+    md_listen_close(rt.listeners, &cfg);
+    if (left) {
+        md_error("shutdown: %llu keys were not written to Redis", (unsigned long long)left);
+        return 1;
+    }
+    md_info("shutdown complete: every key flushed");
+    return 0;
+}

@@ -1,0 +1,596 @@
+"""Integration test harness for mdcache: real redis-server processes, the real
+daemon, and a small stdlib-only RESP client. Every test starts its own Redis
+and daemon on fresh loopback ports, so tests never share state.
+
+Standard library only (Debian's /usr/bin/python3, no pip).
+"""
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import tempfile
+import time
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+MDCACHE_BIN = os.environ.get("MDCACHE_BIN", os.path.join(ROOT, "build", "mdcache"))
+MDFEED_BIN = os.environ.get("MDFEED_BIN", os.path.join(ROOT, "build", "mdfeed"))
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+
+# Sanitizer builds run several times slower: stretch every bound.
+SLOW = 3.0 if os.environ.get("MD_SAN") == "1" else 1.0
+CONVERGE_TIMEOUT = 60 * SLOW
+
+
+# ---------------------------------------------------------------- ports
+
+
+def free_port(kind="tcp"):
+    """A loopback port that was free a moment ago (TCP or UDP)."""
+    st = socket.SOCK_DGRAM if kind == "udp" else socket.SOCK_STREAM
+    with socket.socket(socket.AF_INET, st) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(pred, timeout, interval=0.05, what="condition"):
+    """Polls pred() until truthy; returns its value or None on timeout."""
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= end:
+            return None
+        time.sleep(interval)
+
+
+# ---------------------------------------------------------------- RESP
+
+
+class RespError(Exception):
+    """An error reply from Redis ("-ERR ..."): returned in pipelines, raised by cmd()."""
+
+
+class Resp:
+    """Minimal RESP2 client: enough for GET/TTL/SCAN/INFO/CONFIG/CLIENT and pipelines."""
+
+    def __init__(self, port=None, host="127.0.0.1", unix=None, timeout=10.0):
+        if unix:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(timeout)
+            self.sock.connect(unix)
+        else:
+            self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = b""
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    @staticmethod
+    def encode(args):
+        out = [b"*%d\r\n" % len(args)]
+        for a in args:
+            if isinstance(a, str):
+                a = a.encode()
+            elif isinstance(a, (int, float)):
+                a = str(a).encode()
+            out.append(b"$%d\r\n%s\r\n" % (len(a), a))
+        return b"".join(out)
+
+    def _fill(self):
+        chunk = self.sock.recv(1 << 16)
+        if not chunk:
+            raise ConnectionError("redis closed the connection")
+        self.buf += chunk
+
+    def _line(self):
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                line, self.buf = self.buf[:i], self.buf[i + 2:]
+                return line
+            self._fill()
+
+    def _reply(self):
+        line = self._line()
+        t, rest = line[:1], line[1:]
+        if t == b"+":
+            return rest.decode()
+        if t == b"-":
+            return RespError(rest.decode())
+        if t == b":":
+            return int(rest)
+        if t == b"$":
+            n = int(rest)
+            if n < 0:
+                return None
+            while len(self.buf) < n + 2:
+                self._fill()
+            data, self.buf = self.buf[:n], self.buf[n + 2:]
+            return data.decode("utf-8", "replace")
+        if t == b"*":
+            n = int(rest)
+            if n < 0:
+                return None
+            return [self._reply() for _ in range(n)]
+        raise ConnectionError("bad RESP reply %r" % line)
+
+    def pipeline(self, cmds):
+        """Sends every command in one write; returns the replies (errors as RespError)."""
+        if not cmds:
+            return []
+        self.sock.sendall(b"".join(self.encode(c) for c in cmds))
+        return [self._reply() for _ in cmds]
+
+    def cmd(self, *args):
+        r = self.pipeline([args])[0]
+        if isinstance(r, RespError):
+            raise r
+        return r
+
+    def scan_all(self, pattern):
+        keys, cursor = [], "0"
+        while True:
+            cursor, batch = self.cmd("SCAN", cursor, "MATCH", pattern, "COUNT", 1000)
+            keys.extend(batch)
+            if cursor == "0":
+                return sorted(set(keys))
+
+    def get_many(self, keys, chunk=2000):
+        out = {}
+        keys = list(keys)
+        for i in range(0, len(keys), chunk):
+            part = keys[i:i + chunk]
+            for k, v in zip(part, self.pipeline([("GET", k) for k in part])):
+                out[k] = v
+        return out
+
+    def ttl_many(self, keys, chunk=2000):
+        out = {}
+        keys = list(keys)
+        for i in range(0, len(keys), chunk):
+            part = keys[i:i + chunk]
+            for k, v in zip(part, self.pipeline([("TTL", k) for k in part])):
+                out[k] = v
+        return out
+
+
+# ---------------------------------------------------------------- redis-server
+
+
+class RedisServer:
+    """A private redis-server on a free loopback port (and optionally a unix socket)."""
+
+    def __init__(self, unix=False):
+        self.dir = tempfile.mkdtemp(prefix="mdtest-redis-")
+        self.port = None
+        self.unix = os.path.join(self.dir, "redis.sock") if unix else None
+        self.proc = None
+        self.log = os.path.join(self.dir, "redis.log")
+
+    @property
+    def url(self):
+        return "redis://127.0.0.1:%d/0" % self.port
+
+    def start(self):
+        for _attempt in range(5):
+            self.port = free_port()
+            args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+                    "--save", "", "--appendonly", "no", "--dir", self.dir,
+                    "--daemonize", "no", "--logfile", self.log, "--protected-mode", "no"]
+            if self.unix:
+                args += ["--unixsocket", self.unix, "--unixsocketperm", "700"]
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if wait_for(self._pings, 10 * SLOW):
+                return self
+            self.kill()  # port taken in the meantime, most likely: try another
+        raise RuntimeError("redis-server did not start; log:\n" + self._log_tail())
+
+    def _pings(self):
+        if self.proc.poll() is not None:
+            return False
+        try:
+            c = Resp(self.port, timeout=1)
+            try:
+                return c.cmd("PING") == "PONG"
+            finally:
+                c.close()
+        except (OSError, ConnectionError):
+            return False
+
+    def _log_tail(self):
+        try:
+            with open(self.log) as f:
+                return "".join(f.readlines()[-20:])
+        except OSError:
+            return "(no log)"
+
+    def client(self, timeout=10.0):
+        return Resp(self.port, timeout=timeout)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# ---------------------------------------------------------------- mdcache
+
+COUNTER_RE = re.compile(r"([A-Za-z_][A-Za-z0-9_]*)=(-?[0-9]+(?:\.[0-9]+)?)")
+
+
+def parse_counters(line):
+    out = {}
+    for k, v in COUNTER_RE.findall(line):
+        out[k] = float(v) if "." in v else int(v)
+    return out
+
+
+class Mdcache:
+    """The daemon under test, its stderr captured to a file."""
+
+    def __init__(self, redis_url, listens=(), ini=None, args=(), cpus="0,1",
+                 stats_interval=0.2, log_level="info", env=None):
+        self.dir = tempfile.mkdtemp(prefix="mdtest-mdcache-")
+        self.log_path = os.path.join(self.dir, "stderr.log")
+        self.argv = [MDCACHE_BIN]
+        if ini is not None:
+            self.ini_path = os.path.join(self.dir, "mdcache.ini")
+            with open(self.ini_path, "w") as f:
+                f.write(ini)
+            self.argv += ["-c", self.ini_path]
+        if redis_url:
+            self.argv += ["--redis", redis_url]
+        for spec in listens:
+            self.argv += ["--listen", spec]
+        if cpus:
+            self.argv += ["--cpus", cpus]
+        if log_level:
+            self.argv += ["--log-level", log_level]
+        if stats_interval is not None:
+            self.argv += ["--stats-interval", str(stats_interval)]
+        self.argv += list(args)
+        self.env = dict(os.environ)
+        if env:
+            self.env.update(env)
+        self.proc = None
+        self.returncode = None
+
+    def start(self, wait_ready=True, timeout=20):
+        self._logf = open(self.log_path, "wb")
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=self._logf, env=self.env)
+        if wait_ready:
+            ok = wait_for(lambda: "ready:" in self.log() or self.proc.poll() is not None,
+                          timeout * SLOW)
+            if not ok or "ready:" not in self.log():
+                rc = self.proc.poll()
+                self.kill()
+                raise AssertionError("mdcache did not log 'ready:' within %gs (exit %s)\n"
+                                     "argv: %s\nlog:\n%s" % (timeout * SLOW, rc,
+                                                             " ".join(self.argv), self.tail()))
+        return self
+
+    def log(self):
+        try:
+            with open(self.log_path, "r", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+    def tail(self, n=30):
+        return "".join(self.log().splitlines(True)[-n:])
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def _last(self, marker):
+        found = None
+        for line in self.log().splitlines():
+            if marker in line:
+                found = line
+        return parse_counters(found.split(marker, 1)[1]) if found else None
+
+    def stats(self):
+        """Counters of the latest ' stats: ' line, or None."""
+        return self._last(" stats: ")
+
+    def final(self):
+        """Counters of the ' final: ' line, or None."""
+        return self._last(" final: ")
+
+    def wait_stats(self, pred, timeout=30):
+        """Waits for a stats line whose counters satisfy pred; returns them or fails."""
+        got = wait_for(lambda: (lambda s: s if s and pred(s) else None)(self.stats()),
+                       timeout * SLOW)
+        if not got:
+            raise AssertionError("stats never satisfied the condition within %gs; last: %s\n"
+                                 "log tail:\n%s" % (timeout * SLOW, self.stats(), self.tail()))
+        return got
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def terminate(self, timeout=15):
+        """SIGTERM and wait; returns the exit code (None if it had to be killed)."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout * SLOW)
+            except subprocess.TimeoutExpired:
+                self.kill()
+                self.returncode = None
+                return None
+        self.returncode = self.proc.returncode
+        return self.returncode
+
+    def kill(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def cleanup(self):
+        self.kill()
+        try:
+            self._logf.close()
+        except AttributeError:
+            pass
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_mdcache_once(args, timeout=10):
+    """Runs mdcache to completion (config checks, --version, ...): (rc, stdout, stderr)."""
+    p = subprocess.run([MDCACHE_BIN] + list(args), stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=timeout * SLOW, text=True)
+    return p.returncode, p.stdout, p.stderr
+
+
+# ---------------------------------------------------------------- mdfeed
+
+
+def load_expect(path):
+    out = {}
+    with open(path) as f:
+        for line in f:
+            if line.strip():
+                d = json.loads(line)
+                out[d["key"]] = d["value"]
+    return out
+
+
+def run_mdfeed(args, expect_path=None, timeout=120):
+    """Runs build/mdfeed; returns (summary counters, expected {key: value} or None)."""
+    argv = [MDFEED_BIN] + list(args)
+    if expect_path:
+        argv += ["--expect", expect_path]
+    p = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                       timeout=timeout * SLOW)
+    if p.returncode != 0:
+        raise AssertionError("mdfeed failed (exit %d): %s\n%s" % (p.returncode, " ".join(argv),
+                                                                 p.stderr))
+    summary = None
+    for line in p.stdout.splitlines():
+        if line.startswith("mdfeed:"):
+            summary = parse_counters(line)
+    if summary is None:
+        raise AssertionError("mdfeed printed no summary: %r" % p.stdout)
+    return summary, (load_expect(expect_path) if expect_path else None)
+
+
+# ---------------------------------------------------------------- convergence
+
+
+def mismatches(actual, expected, limit=10):
+    lines = []
+    for k in sorted(expected):
+        if actual.get(k) != expected[k]:
+            lines.append("  %s\n    expected %s\n    actual   %s" % (k, expected[k], actual.get(k)))
+            if len(lines) >= limit:
+                break
+    return lines
+
+
+def wait_keys(redis_client, expected, timeout=None, mdcache=None):
+    """Polls until every key holds exactly its expected value; fails with the
+    first mismatches (and the daemon's log tail) if that never happens."""
+    timeout = CONVERGE_TIMEOUT if timeout is None else timeout
+    end = time.monotonic() + timeout
+    while True:
+        actual = redis_client.get_many(expected.keys())
+        bad = mismatches(actual, expected)
+        if not bad:
+            return actual
+        if time.monotonic() >= end:
+            nbad = sum(1 for k in expected if actual.get(k) != expected[k])
+            msg = "%d of %d keys differ after %gs; first:\n%s" % (nbad, len(expected), timeout,
+                                                                 "\n".join(bad))
+            if mdcache is not None:
+                msg += "\nmdcache stats: %s\nlog tail:\n%s" % (mdcache.stats(), mdcache.tail())
+            raise AssertionError(msg)
+        time.sleep(0.1)
+
+
+def price_json(last=None, bid=None, ask=None, volume=None, high=None, low=None, ts_ms=None):
+    """The exact value string mdcache writes; pass decimals as the strings the feed sent."""
+    def v(x):
+        return "null" if x is None else str(x)
+    return ('{"Last":%s,"Bid":%s,"Ask":%s,"Volume":%s,"High":%s,"Low":%s,"Timestamp":%s}'
+            % (v(last), v(bid), v(ask), v(volume), v(high), v(low), v(ts_ms)))
+
+
+# ---------------------------------------------------------------- bin1, from docs/protocol.md
+
+BIN1_MAGIC = 0xB1
+BIN1_VERSION = 1
+BIN1_QUOTE, BIN1_TRADE, BIN1_HEARTBEAT, BIN1_RESET = 1, 2, 3, 4
+BIN1_F_SEQ, BIN1_F_TS = 1, 2
+ABSENT = None
+
+
+def bin1_dec(x):
+    """'21000.25' -> 9 bytes (i64 mantissa, i8 exponent); None -> absent (exp -128)."""
+    if x is None:
+        return struct.pack("<qb", 0, -128)
+    if isinstance(x, tuple):
+        return struct.pack("<qb", x[0], x[1])
+    s = str(x)
+    if "." in s:
+        ip, fp = s.split(".")
+        return struct.pack("<qb", int(ip + fp), -len(fp))
+    return struct.pack("<qb", int(s), 0)
+
+
+def bin1_frame(ftype, symbol="", source="", seq=None, ts=None, body=b"", version=BIN1_VERSION,
+               length=None, sym_len=None):
+    sym = symbol.encode() if isinstance(symbol, str) else symbol
+    src = source.encode() if isinstance(source, str) else source
+    flags = (BIN1_F_SEQ if seq is not None else 0) | (BIN1_F_TS if ts is not None else 0)
+    n = 24 + len(sym) + len(src) + len(body)
+    hdr = struct.pack("<BBHBBBBQq", BIN1_MAGIC, version, n if length is None else length, ftype,
+                      len(sym) if sym_len is None else sym_len, len(src), flags,
+                      seq or 0, ts or 0)
+    assert len(hdr) == 24
+    return hdr + sym + src + body
+
+
+def bin1_quote(symbol, bid, ask, bid_size=1, ask_size=1, seq=None, ts=None, source=""):
+    return bin1_frame(BIN1_QUOTE, symbol, source, seq, ts,
+                      bin1_dec(bid) + bin1_dec(ask) + bin1_dec(bid_size) + bin1_dec(ask_size))
+
+
+def bin1_trade(symbol, price, size, seq=None, ts=None, source=""):
+    return bin1_frame(BIN1_TRADE, symbol, source, seq, ts, bin1_dec(price) + bin1_dec(size))
+
+
+def bin1_heartbeat(source, ts=None):
+    return bin1_frame(BIN1_HEARTBEAT, "", source, None, ts)
+
+
+def bin1_reset(symbol, source=""):
+    return bin1_frame(BIN1_RESET, symbol, source)
+
+
+# ---------------------------------------------------------------- jsonl
+
+
+def jl(**fields):
+    """One jsonl line from keyword fields; decimals given as str are sent as bare
+    numbers (json would turn 21000.00 into 21000.0), as Q('1.5') as JSON strings."""
+    parts = []
+    for k, v in fields.items():
+        k = "type" if k == "type_" else k
+        if isinstance(v, Q):
+            parts.append('"%s":"%s"' % (k, v.s))
+        elif isinstance(v, Num):
+            parts.append('"%s":%s' % (k, v.s))
+        elif isinstance(v, str):
+            parts.append('"%s":%s' % (k, json.dumps(v)))
+        else:
+            parts.append('"%s":%s' % (k, json.dumps(v)))
+    return ("{" + ",".join(parts) + "}\n").encode()
+
+
+class Num:
+    """A number written verbatim into jsonl (keeps '21000.00')."""
+
+    def __init__(self, s):
+        self.s = s
+
+
+class Q:
+    """A number sent as a JSON string ("21000.25")."""
+
+    def __init__(self, s):
+        self.s = s
+
+
+# ---------------------------------------------------------------- senders
+
+
+def send_udp(port, payloads):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        for p in payloads:
+            s.sendto(p, ("127.0.0.1", port))
+
+
+def send_stream(data, port=None, unix=None, chunks=None):
+    """One connection; data sent as given (or as the list of chunks, one send() each)."""
+    if unix:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.connect(unix)
+    else:
+        s = socket.create_connection(("127.0.0.1", port))
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    with s:
+        for c in (chunks if chunks is not None else [data]):
+            if c:
+                s.sendall(c)
+        s.shutdown(socket.SHUT_WR)
+
+
+# ---------------------------------------------------------------- base test case
+
+
+class MdTestCase(unittest.TestCase):
+    """Starts Redis and the daemon per test, and always cleans both up."""
+
+    def start_redis(self, unix=False):
+        r = RedisServer(unix=unix).start()
+        self.addCleanup(r.cleanup)
+        return r
+
+    def start_mdcache(self, redis, listens=(), wait_ready=True, **kw):
+        m = Mdcache(redis.url if redis else None, listens=listens, **kw)
+        self.addCleanup(m.cleanup)
+        m.start(wait_ready=wait_ready)
+        return m
+
+    def client(self, redis):
+        c = redis.client()
+        self.addCleanup(c.close)
+        return c
+
+    def tmpdir(self):
+        d = tempfile.mkdtemp(prefix="mdtest-")
+        self.addCleanup(shutil.rmtree, d, True)
+        return d
+
+    def assert_clean_exit(self, m, timeout=15):
+        rc = m.terminate(timeout)
+        self.assertEqual(rc, 0, "mdcache exit code %s after SIGTERM; log tail:\n%s"
+                         % (rc, m.tail()))
+        fin = m.final()
+        self.assertIsNotNone(fin, "no ' final: ' line in mdcache's log:\n" + m.tail())
+        return fin
+
+    def assert_ttls(self, client, keys, lo=1, hi=5):
+        ttls = client.ttl_many(keys)
+        bad = {k: t for k, t in ttls.items() if not (lo <= t <= hi)}
+        self.assertFalse(bad, "%d keys with TTL outside %d..%d, e.g. %s"
+                         % (len(bad), lo, hi, list(bad.items())[:5]))
