@@ -57,13 +57,19 @@ typedef struct md_state_stats {
 } md_state_stats;
 
 typedef struct md_state {
-    md_sym *tab;        /* capacity slots, power of two >= 2 * max_keys */
-    uint32_t mask;
+    /* Hash index, power of two >= 2 * max_keys slots: 0 = empty, else the
+     * hash's high 32 bits over (dense index + 1) in the low 32 bits. */
+    uint64_t *slots;
+    uint32_t mask;      /* index slots - 1 */
+    /* Symbols in insertion order, max_keys entries allocated once and only
+     * touched as they fill, so resident memory follows symbols seen; an
+     * md_sym never moves for the life of the state. */
+    md_sym *syms;
     uint32_t max_keys;
-    uint32_t count;
-    uint32_t *dirtyq;   /* FIFO of slot indexes, max_keys entries */
+    uint32_t count;     /* syms[0, count) in use */
+    uint32_t *dirtyq;   /* FIFO of indexes into syms, max_keys entries */
     uint32_t dq_head, dq_len;
-    uint32_t sweep_pos; /* cursor of the incremental sweep */
+    uint32_t sweep_pos; /* sweep cursor into syms, < count once any exist */
     md_state_stats stats;
 } md_state;
 

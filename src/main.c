@@ -80,7 +80,12 @@ int main(int argc, char **argv)
     }
     char url[1100];
     md_redis_url_redact(cfg.redis_url, url, sizeof url);
-    md_info("ready: %d worker%s on cpus", rt.nworkers, rt.nworkers == 1 ? "" : "s");
+    char cpus[256];
+    size_t off = 0;
+    for (int i = 0; i < cfg.ncpus && off < sizeof cpus; i++)
+        off += (size_t)snprintf(cpus + off, sizeof cpus - off, "%s%d", i ? "," : "", cfg.cpus[i]);
+    md_info("ready: %d worker%s on cpu %s, %d feed%s", rt.nworkers, rt.nworkers == 1 ? "" : "s",
+            cpus, cfg.nlisten, cfg.nlisten == 1 ? "" : "s");
     for (int i = 0; i < cfg.nlisten; i++) md_info("listening on %s", cfg.listen[i].spec);
     md_info("redis %s (from %s), keys %s, ttl %us", url, cfg.redis_url_from, cfg.price_key,
             cfg.price_ttl_s);

@@ -523,7 +523,7 @@ static void emit_garbage(feed *f, int64_t ts)
         case 1: /* exponent out of range: the binary NaN */
             n = mdcache_bin1_put_trade(fr, sizeof fr, sym, f->source, 0, 0, 0, 0,
                                        mdcache_bin1_make(100, 0), mdcache_bin1_int(1));
-            fr[n - 10] = 40; /* price exponent */
+            fr[n - 10] = (unsigned char)-40; /* price exponent below -18 */
             break;
         case 2:
             n = mdcache_bin1_put_trade(fr, sizeof fr, sym, f->source, 0, 0, 0, 0,

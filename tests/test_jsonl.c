@@ -1,0 +1,604 @@
+/* jsonl native dialect decoder. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "md_decode.h"
+
+#define CAP_TICKS 256
+
+typedef struct capture {
+    md_tick t[CAP_TICKS];
+    size_t n;
+    md_decode_stats st;
+    size_t rejects;
+    md_decode_err last_why;
+} capture;
+
+static void on_tick(void *ctx, const md_tick *t)
+{
+    capture *c = ctx;
+    assert_true(c->n < CAP_TICKS);
+    c->t[c->n++] = *t;
+}
+
+static void on_reject(void *ctx, md_decode_err why, const char *what, size_t len)
+{
+    capture *c = ctx;
+    assert_non_null(what);
+    (void)len;
+    c->rejects++;
+    c->last_why = why;
+}
+
+static md_decoder_ops ops_for(capture *c)
+{
+    md_decoder_ops o = {on_tick, on_reject, c, &c->st};
+    return o;
+}
+
+static uint64_t errs(const capture *c)
+{
+    uint64_t s = 0;
+    for (int i = 0; i < MD_DERR_COUNT; i++)
+        s += c->st.err[i];
+    return s;
+}
+
+/* Decodes s as one datagram. */
+static void dgram(capture *c, const char *s)
+{
+    md_decoder_ops o = ops_for(c);
+    size_t len = strlen(s);
+    assert_int_equal(md_jsonl_decode(s, len, 1, NULL, &o), len);
+}
+
+static void assert_dec(md_dec d, int64_t mant, int exp)
+{
+    assert_int_equal(d.exp, exp);
+    if (exp != MD_DEC_ABSENT)
+        assert_int_equal(d.mant, mant);
+}
+
+static void assert_dec_str(md_dec d, const char *want)
+{
+    char buf[32];
+    md_dec_format(d, buf, sizeof buf);
+    assert_string_equal(buf, want);
+}
+
+static void test_design_examples(void **state)
+{
+    (void)state;
+    capture c = {0};
+    dgram(&c,
+          "{\"type\":\"quote\",\"symbol\":\"MNQZ5\",\"bid\":21000.00,\"ask\":21000.50,\"bid_size\":3,"
+          "\"ask_size\":5,\"ts\":1763740000123456789,\"seq\":17,\"source\":\"cme-a\"}\n"
+          "{\"type\":\"trade\",\"symbol\":\"MNQZ5\",\"price\":21000.25,\"size\":2,\"ts\":"
+          "1763740000223456789,\"seq\":18}\n"
+          "{\"type\":\"heartbeat\",\"source\":\"cme-a\",\"ts\":1763740001000000000}\n"
+          "{\"type\":\"reset\",\"symbol\":\"*\"}\n");
+    assert_int_equal(errs(&c), 0);
+    assert_int_equal(c.n, 4);
+    assert_int_equal(c.st.ok, 4);
+
+    const md_tick *t = &c.t[0];
+    assert_int_equal(t->type, MD_TICK_QUOTE);
+    assert_string_equal(t->symbol, "MNQZ5");
+    assert_int_equal(t->sym_len, 5);
+    assert_string_equal(t->source, "cme-a");
+    assert_int_equal(t->src_len, 5);
+    assert_int_equal(t->flags, MD_TICK_F_SEQ | MD_TICK_F_TS);
+    assert_int_equal(t->seq, 17);
+    assert_int_equal(t->ts_ns, 1763740000123456789LL);
+    assert_dec(t->v[MD_Q_BID], 2100000, -2);
+    assert_dec(t->v[MD_Q_ASK], 2100050, -2);
+    assert_dec(t->v[MD_Q_BID_SIZE], 3, 0);
+    assert_dec(t->v[MD_Q_ASK_SIZE], 5, 0);
+    assert_dec_str(t->v[MD_Q_BID], "21000.00");
+    assert_int_equal(t->feed_id, 0);
+    assert_int_equal(t->src_hash, 0);
+    assert_int_equal(t->recv_ns, 0);
+
+    t = &c.t[1];
+    assert_int_equal(t->type, MD_TICK_TRADE);
+    assert_int_equal(t->src_len, 0);
+    assert_string_equal(t->source, "");
+    assert_int_equal(t->seq, 18);
+    assert_dec(t->v[MD_T_PRICE], 2100025, -2);
+    assert_dec(t->v[MD_T_SIZE], 2, 0);
+    assert_dec(t->v[2], 0, MD_DEC_ABSENT);
+    assert_dec(t->v[3], 0, MD_DEC_ABSENT);
+
+    t = &c.t[2];
+    assert_int_equal(t->type, MD_TICK_HEARTBEAT);
+    assert_int_equal(t->sym_len, 0);
+    assert_string_equal(t->source, "cme-a");
+    assert_int_equal(t->flags, MD_TICK_F_TS);
+    assert_int_equal(t->ts_ns, 1763740001000000000LL);
+
+    t = &c.t[3];
+    assert_int_equal(t->type, MD_TICK_RESET);
+    assert_string_equal(t->symbol, "*");
+    assert_int_equal(t->flags, 0);
+    for (int i = 0; i < 4; i++)
+        assert_dec(t->v[i], 0, MD_DEC_ABSENT);
+}
+
+static void test_numbers(void **state)
+{
+    (void)state;
+    capture c = {0};
+    /* decimal strings, integer strings, exponents, negative prices */
+    dgram(&c, "{\"type\":\"quote\",\"symbol\":\"BTCUSDT\",\"bid\":\"0.00012345\",\"ask\":\"21000.25\","
+              "\"bid_size\":\"1e-3\",\"ask_size\":1.5E2,\"ts\":\"1763740000123456789\",\"seq\":\"17\"}\n"
+              "{\"type\":\"trade\",\"symbol\":\"CL\",\"price\":-37.63,\"size\":\"0\"}\n"
+              "{\"type\":\"quote\",\"symbol\":\"X\",\"bid\":null,\"ask\":1,\"ts\":null,\"seq\":null}\n"
+              "{\"type\":\"trade\",\"symbol\":\"X\",\"price\":1,\"size\":1,\"ts\":0,\"seq\":"
+              "18446744073709551615}\n"
+              "{\"type\":\"trade\",\"symbol\":\"X\",\"price\":1,\"size\":1,\"ts\":9223372036854775807}\n");
+    assert_int_equal(errs(&c), 0);
+    assert_int_equal(c.n, 5);
+    assert_dec(c.t[0].v[MD_Q_BID], 12345, -8);
+    assert_dec_str(c.t[0].v[MD_Q_ASK], "21000.25");
+    assert_dec(c.t[0].v[MD_Q_BID_SIZE], 1, -3);
+    assert_dec(c.t[0].v[MD_Q_ASK_SIZE], 150, 0);
+    assert_int_equal(c.t[0].ts_ns, 1763740000123456789LL);
+    assert_int_equal(c.t[0].seq, 17);
+    assert_int_equal(c.t[0].flags, MD_TICK_F_SEQ | MD_TICK_F_TS);
+    assert_dec(c.t[1].v[MD_T_PRICE], -3763, -2);
+    assert_dec(c.t[1].v[MD_T_SIZE], 0, 0);
+    assert_dec(c.t[2].v[MD_Q_BID], 0, MD_DEC_ABSENT);
+    assert_dec(c.t[2].v[MD_Q_ASK], 1, 0);
+    assert_int_equal(c.t[2].flags, 0);
+    assert_int_equal(c.t[3].seq, UINT64_MAX);
+    assert_int_equal(c.t[3].ts_ns, 0);
+    assert_int_equal(c.t[3].flags, MD_TICK_F_SEQ | MD_TICK_F_TS);
+    assert_int_equal(c.t[4].ts_ns, INT64_MAX);
+}
+
+static void test_quote_only_bid(void **state)
+{
+    (void)state;
+    capture c = {0};
+    dgram(&c, "{\"type\":\"quote\",\"symbol\":\"ESZ5\",\"bid\":6000.25}");
+    assert_int_equal(c.n, 1);
+    assert_int_equal(errs(&c), 0);
+    assert_dec(c.t[0].v[MD_Q_BID], 600025, -2);
+    assert_dec(c.t[0].v[MD_Q_ASK], 0, MD_DEC_ABSENT);
+    assert_dec(c.t[0].v[MD_Q_BID_SIZE], 0, MD_DEC_ABSENT);
+    assert_dec(c.t[0].v[MD_Q_ASK_SIZE], 0, MD_DEC_ABSENT);
+    memset(&c, 0, sizeof c);
+    dgram(&c, "{\"type\":\"quote\",\"symbol\":\"ESZ5\",\"ask\":\"6000.50\",\"ask_size\":7}");
+    assert_int_equal(c.n, 1);
+    assert_dec(c.t[0].v[MD_Q_ASK], 600050, -2);
+    assert_dec(c.t[0].v[MD_Q_BID], 0, MD_DEC_ABSENT);
+}
+
+static void test_unknown_fields(void **state)
+{
+    (void)state;
+    capture c = {0};
+    dgram(&c, "{\"meta\":{\"a\":[1,2,{\"b\":\"}]\\\"\"}],\"c\":{}},\"type\":\"trade\",\"x\":[],"
+              "\"flag\":true,\"off\":false,\"nil\":null,\"n\":-1.5e300,\"s\":\"\\u00e9t\\u00e9 \xc3\xa9\","
+              "\"symbol\":\"MNQZ5\",\"deep\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]],"
+              "\"price\":\"21000.25\",\"size\":2,\"account\":\"PAAPEX2666680000001\"}\n");
+    assert_int_equal(errs(&c), 0);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.t[0].symbol, "MNQZ5");
+    assert_dec(c.t[0].v[MD_T_PRICE], 2100025, -2);
+
+    /* fields of other types are ignored, even if they would not parse */
+    memset(&c, 0, sizeof c);
+    dgram(&c, "{\"type\":\"heartbeat\",\"source\":\"s\",\"price\":\"junk\",\"bid\":NaN}\n"
+              "{\"type\":\"trade\",\"symbol\":\"A\",\"price\":1,\"size\":1,\"bid\":\"junk\"}\n");
+    assert_int_equal(errs(&c), 0);
+    assert_int_equal(c.n, 2);
+
+    /* whitespace anywhere JSON allows it; empty object is just a missing type */
+    memset(&c, 0, sizeof c);
+    dgram(&c, "  {  \"type\" :\t\"reset\" , \"symbol\" : \"ES\"  }  \r\n{}\n{ }\n");
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.st.err[MD_DERR_MISSING_FIELD], 2);
+}
+
+static void test_escapes_and_duplicates(void **state)
+{
+    (void)state;
+    capture c = {0};
+    dgram(&c, "{\"t\\u0079pe\":\"qu\\u006fte\",\"symbol\":\"MN\\u0051Z5\",\"source\":\"a\\/b\\\\c\\\"d\","
+              "\"bid\":1}\n"
+              "{\"type\":\"trade\",\"symbol\":\"OLD\",\"symbol\":\"NEW\",\"price\":1,\"price\":2.5,"
+              "\"size\":1}\n");
+    assert_int_equal(errs(&c), 0);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.t[0].type, MD_TICK_QUOTE);
+    assert_string_equal(c.t[0].symbol, "MNQZ5");
+    assert_string_equal(c.t[0].source, "a/b\\c\"d");
+    assert_int_equal(c.t[0].src_len, 7);
+    assert_string_equal(c.t[1].symbol, "NEW");
+    assert_dec(c.t[1].v[MD_T_PRICE], 25, -1);
+
+    /* escapes that unescape to something not printable: symbol error */
+    static const char *bad[] = {
+        "{\"type\":\"quote\",\"symbol\":\"A\\nB\",\"bid\":1}",
+        "{\"type\":\"quote\",\"symbol\":\"A\\u0000B\",\"bid\":1}",
+        "{\"type\":\"quote\",\"symbol\":\"A\\u00e9\",\"bid\":1}",
+        "{\"type\":\"quote\",\"symbol\":\"A\\u0020B\",\"bid\":1}",
+        "{\"type\":\"quote\",\"symbol\":\"MNQZ5\",\"source\":\"a\\tb\",\"bid\":1}",
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        memset(&c, 0, sizeof c);
+        dgram(&c, bad[i]);
+        assert_int_equal(c.n, 0);
+        assert_int_equal(c.st.err[MD_DERR_SYMBOL], 1);
+    }
+}
+
+/* good | bad | good as one datagram: exactly one error of reason why, and
+ * both good lines decoded. */
+static void expect_line_error(const char *bad, md_decode_err why)
+{
+    static char buf[16384];
+    capture c = {0};
+    int n = snprintf(buf, sizeof buf,
+                     "{\"type\":\"quote\",\"symbol\":\"GOOD1\",\"bid\":1}\n%s\n"
+                     "{\"type\":\"trade\",\"symbol\":\"GOOD2\",\"price\":1,\"size\":1}\n",
+                     bad);
+    assert_true(n > 0 && (size_t)n < sizeof buf);
+    dgram(&c, buf);
+    if (c.st.err[why] != 1 || errs(&c) != 1)
+        fail_msg("line %.120s: want one %s, got %llu of it and %llu in all", bad,
+                 md_decode_err_name[why], (unsigned long long)c.st.err[why],
+                 (unsigned long long)errs(&c));
+    assert_int_equal(c.rejects, 1);
+    assert_int_equal(c.last_why, why);
+    assert_int_equal(c.n, 2);
+    assert_string_equal(c.t[0].symbol, "GOOD1");
+    assert_string_equal(c.t[1].symbol, "GOOD2");
+}
+
+#define Q(rest) "{\"type\":\"quote\",\"symbol\":\"X\"," rest "}"
+#define T(rest) "{\"type\":\"trade\",\"symbol\":\"X\"," rest "}"
+
+static void test_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line;
+        md_decode_err why;
+    } cases[] = {
+        {"not json", MD_DERR_SYNTAX},
+        {"\x01\x02\xff\xfe", MD_DERR_SYNTAX},
+        {"[1,2]", MD_DERR_SYNTAX},
+        {"{\"type\":\"quote\"", MD_DERR_SYNTAX},
+        {"{\"type\":\"quote\",}", MD_DERR_SYNTAX},
+        {"{\"type\" \"quote\"}", MD_DERR_SYNTAX},
+        {"{\"type\":}", MD_DERR_SYNTAX},
+        {"{type:\"quote\"}", MD_DERR_SYNTAX},
+        {"{\"type\":\"quote\"} x", MD_DERR_SYNTAX},
+        {"{\"type\":\"quote\"}{}", MD_DERR_SYNTAX},
+        {"{\"type\":\"quo", MD_DERR_SYNTAX},
+        {"{\"type\":\"qu\tote\"}", MD_DERR_SYNTAX},
+        {"{\"type\":\"q\\x\"}", MD_DERR_SYNTAX},
+        {"{\"type\":\"q\\u12\"}", MD_DERR_SYNTAX},
+        {"{\"a\":[}", MD_DERR_SYNTAX},
+        {"{\"a\":[1}],\"type\":\"reset\",\"symbol\":\"X\"}", MD_DERR_SYNTAX},
+        {"{\"a\":{\"b\":1]}", MD_DERR_SYNTAX},
+        {"{\"a\":@}", MD_DERR_SYNTAX},
+        {"{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}", MD_DERR_SYNTAX},
+        {"{\"type\":\"position\",\"account\":\"A\",\"symbol\":\"X\",\"net_pos\":2}", MD_DERR_UNKNOWN_TYPE},
+        {"{\"type\":\"order\",\"symbol\":\"X\"}", MD_DERR_UNKNOWN_TYPE},
+        {"{\"type\":\"balance\",\"cash\":1}", MD_DERR_UNKNOWN_TYPE},
+        {"{\"type\":\"account\",\"active\":true}", MD_DERR_UNKNOWN_TYPE},
+        {"{\"type\":\"bookTicker\"}", MD_DERR_UNKNOWN_TYPE},
+        {"{\"type\":\"\"}", MD_DERR_UNKNOWN_TYPE},
+        {"{\"type\":\"QUOTE\",\"symbol\":\"X\",\"bid\":1}", MD_DERR_UNKNOWN_TYPE},
+        {"{\"type\":\"quote-extended-with-a-long-name\"}", MD_DERR_UNKNOWN_TYPE},
+        {"{\"type\":1}", MD_DERR_UNKNOWN_TYPE},
+        {"{\"symbol\":\"X\",\"bid\":1}", MD_DERR_MISSING_FIELD},
+        {"{\"type\":null,\"symbol\":\"X\",\"bid\":1}", MD_DERR_MISSING_FIELD},
+        {"{\"type\":\"quote\",\"bid\":1}", MD_DERR_MISSING_FIELD},
+        {Q("\"bid_size\":1,\"ask_size\":2"), MD_DERR_MISSING_FIELD},
+        {Q("\"bid\":null,\"ask\":null"), MD_DERR_MISSING_FIELD},
+        {T("\"price\":1"), MD_DERR_MISSING_FIELD},
+        {T("\"size\":1"), MD_DERR_MISSING_FIELD},
+        {"{\"type\":\"heartbeat\",\"ts\":1}", MD_DERR_MISSING_FIELD},
+        {"{\"type\":\"reset\"}", MD_DERR_MISSING_FIELD},
+        {Q("\"bid\":NaN"), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":\"NaN\""), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":Infinity"), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":-Infinity"), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":\"inf\""), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":1.2.3"), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":\"\""), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":\" 1\""), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":\"\\u0031\""), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":true"), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":{\"v\":1}"), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":[1]"), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":1234567890123456789"), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":1e-19"), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":.5"), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":1,\"ask_size\":\"x\""), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":1,\"ts\":-1"), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":1,\"ts\":\"-1\""), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":1,\"ts\":1.5"), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":1,\"ts\":1e9"), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":1,\"ts\":9223372036854775808"), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":1,\"ts\":true"), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":1,\"ts\":\"\""), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":1,\"seq\":-5"), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":1,\"seq\":18446744073709551616"), MD_DERR_BAD_NUMBER},
+        {T("\"price\":1,\"size\":NaN"), MD_DERR_BAD_NUMBER},
+        {Q("\"bid\":1,\"bid_size\":-1"), MD_DERR_NEGATIVE},
+        {Q("\"bid\":1,\"ask_size\":\"-0.5\""), MD_DERR_NEGATIVE},
+        {T("\"price\":1,\"size\":-2"), MD_DERR_NEGATIVE},
+        {"{\"type\":\"quote\",\"symbol\":\"\",\"bid\":1}", MD_DERR_SYMBOL},
+        {"{\"type\":\"quote\",\"symbol\":\"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345\",\"bid\":1}", MD_DERR_SYMBOL},
+        {"{\"type\":\"quote\",\"symbol\":\"A B\",\"bid\":1}", MD_DERR_SYMBOL},
+        {"{\"type\":\"quote\",\"symbol\":\"\xc3\xa9\",\"bid\":1}", MD_DERR_SYMBOL},
+        {"{\"type\":\"quote\",\"symbol\":\"*\",\"bid\":1}", MD_DERR_SYMBOL},
+        {"{\"type\":\"trade\",\"symbol\":\"*\",\"price\":1,\"size\":1}", MD_DERR_SYMBOL},
+        {"{\"type\":\"quote\",\"symbol\":5,\"bid\":1}", MD_DERR_SYMBOL},
+        {"{\"type\":\"quote\",\"symbol\":\"X\",\"source\":\"\",\"bid\":1}", MD_DERR_SYMBOL},
+        {"{\"type\":\"quote\",\"symbol\":\"X\",\"source\":[\"a\"],\"bid\":1}", MD_DERR_SYMBOL},
+        {"{\"type\":\"heartbeat\",\"source\":\"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345\"}", MD_DERR_SYMBOL},
+        {"{\"type\":\"reset\",\"symbol\":\"\"}", MD_DERR_SYMBOL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_line_error(cases[i].line, cases[i].why);
+
+    /* 31-byte symbol and source are fine */
+    capture c = {0};
+    dgram(&c, "{\"type\":\"quote\",\"symbol\":\"ABCDEFGHIJKLMNOPQRSTUVWXYZ01234\",\"source\":"
+              "\"abcdefghijklmnopqrstuvwxyz01234\",\"bid\":1}");
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.t[0].sym_len, 31);
+    assert_int_equal(c.t[0].src_len, 31);
+    assert_string_equal(c.t[0].symbol, "ABCDEFGHIJKLMNOPQRSTUVWXYZ01234");
+}
+
+static void test_lines(void **state)
+{
+    (void)state;
+    capture c = {0};
+    /* CRLF, blank and whitespace-only lines, no final newline in a datagram */
+    dgram(&c, "\n\r\n   \n\t\r\n{\"type\":\"reset\",\"symbol\":\"A\"}\r\n\n"
+              "{\"type\":\"reset\",\"symbol\":\"B\"}");
+    assert_int_equal(errs(&c), 0);
+    assert_int_equal(c.rejects, 0);
+    assert_int_equal(c.n, 2);
+    assert_string_equal(c.t[1].symbol, "B");
+
+    /* stream: the unterminated tail is left for the next read */
+    memset(&c, 0, sizeof c);
+    md_decoder_ops o = ops_for(&c);
+    const char *s = "{\"type\":\"reset\",\"symbol\":\"A\"}\n{\"type\":\"reset\",\"sym";
+    int skipping = 0;
+    assert_int_equal(md_jsonl_decode(s, strlen(s), 0, &skipping, &o), 30);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(errs(&c), 0);
+    assert_int_equal(skipping, 0);
+    /* and decoded or dropped with final */
+    assert_int_equal(md_jsonl_decode(s + 30, strlen(s) - 30, 1, &skipping, &o), strlen(s) - 30);
+    assert_int_equal(c.st.err[MD_DERR_SYNTAX], 1);
+}
+
+/* A line of exactly `total` bytes including its '\n': a valid reset padded
+ * with spaces. */
+static size_t make_line(char *b, size_t total, const char *sym)
+{
+    int n = snprintf(b, total, "{\"type\":\"reset\",\"symbol\":\"%s\"}", sym);
+    memset(b + n, ' ', total - 1 - (size_t)n);
+    b[total - 1] = '\n';
+    return total;
+}
+
+static void test_oversized(void **state)
+{
+    (void)state;
+    static char b[3 * MD_JSONL_LINE_MAX + 256];
+    capture c = {0};
+    md_decoder_ops o = ops_for(&c);
+
+    /* MD_JSONL_LINE_MAX bytes with the newline is the largest line */
+    size_t n = make_line(b, MD_JSONL_LINE_MAX, "MAX");
+    n += make_line(b + n, MD_JSONL_LINE_MAX + 1, "OVER");
+    n += (size_t)sprintf(b + n, "{\"type\":\"reset\",\"symbol\":\"AFTER\"}\n");
+    assert_int_equal(md_jsonl_decode(b, n, 1, NULL, &o), n);
+    assert_int_equal(c.n, 2);
+    assert_string_equal(c.t[0].symbol, "MAX");
+    assert_string_equal(c.t[1].symbol, "AFTER");
+    assert_int_equal(c.st.err[MD_DERR_OVERSIZED], 1);
+    assert_int_equal(errs(&c), 1);
+    assert_int_equal(c.last_why, MD_DERR_OVERSIZED);
+
+    /* stream: MD_JSONL_LINE_MAX bytes with no newline -> oversized, skip mode */
+    memset(&c, 0, sizeof c);
+    int skipping = 0;
+    memset(b, 'x', MD_JSONL_LINE_MAX);
+    assert_int_equal(md_jsonl_decode(b, MD_JSONL_LINE_MAX - 1, 0, &skipping, &o), 0);
+    assert_int_equal(skipping, 0);
+    assert_int_equal(md_jsonl_decode(b, MD_JSONL_LINE_MAX, 0, &skipping, &o), MD_JSONL_LINE_MAX);
+    assert_int_equal(skipping, 1);
+    assert_int_equal(c.st.err[MD_DERR_OVERSIZED], 1);
+    /* more of the same line: swallowed silently */
+    assert_int_equal(md_jsonl_decode(b, 100, 0, &skipping, &o), 100);
+    assert_int_equal(skipping, 1);
+    /* end of the long line, then a good one */
+    n = (size_t)sprintf(b, "tail\"}\n{\"type\":\"reset\",\"symbol\":\"OK\"}\n");
+    assert_int_equal(md_jsonl_decode(b, n, 0, &skipping, &o), n);
+    assert_int_equal(skipping, 0);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.t[0].symbol, "OK");
+    assert_int_equal(errs(&c), 1);
+
+    /* the skipping flag alone discards through the next newline */
+    memset(&c, 0, sizeof c);
+    skipping = 1;
+    n = (size_t)sprintf(b, "{\"type\":\"reset\",\"symbol\":\"GONE\"}\n{\"type\":\"reset\",\"symbol\":\"KEPT\"}\n");
+    assert_int_equal(md_jsonl_decode(b, n, 0, &skipping, &o), n);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.t[0].symbol, "KEPT");
+    assert_int_equal(errs(&c), 0);
+}
+
+/* Stream feeding with the caller-held remainder and skipping flag. */
+static void feed_stream(capture *c, const char *data, size_t len, const size_t *cuts, size_t ncuts)
+{
+    static char acc[1 << 16];
+    size_t have = 0, from = 0;
+    int skipping = 0;
+    md_decoder_ops o = ops_for(c);
+    for (size_t i = 0; i <= ncuts; i++) {
+        size_t to = i < ncuts ? cuts[i] : len;
+        memcpy(acc + have, data + from, to - from);
+        have += to - from;
+        from = to;
+        size_t used = md_jsonl_decode(acc, have, 0, &skipping, &o);
+        assert_true(used <= have);
+        /* the caller's buffer never needs more than a line */
+        assert_true(have - used < MD_JSONL_LINE_MAX);
+        memmove(acc, acc + used, have - used);
+        have -= used;
+    }
+    assert_int_equal(md_jsonl_decode(acc, have, 1, &skipping, &o), have);
+}
+
+static void assert_same(const capture *a, const capture *b)
+{
+    assert_int_equal(a->n, b->n);
+    for (size_t i = 0; i < a->n; i++) {
+        const md_tick *x = &a->t[i], *y = &b->t[i];
+        assert_int_equal(x->type, y->type);
+        assert_int_equal(x->flags, y->flags);
+        assert_int_equal(x->sym_len, y->sym_len);
+        assert_int_equal(x->src_len, y->src_len);
+        assert_string_equal(x->symbol, y->symbol);
+        assert_string_equal(x->source, y->source);
+        assert_int_equal(x->seq, y->seq);
+        assert_int_equal(x->ts_ns, y->ts_ns);
+        for (int k = 0; k < 4; k++) {
+            assert_int_equal(x->v[k].mant, y->v[k].mant);
+            assert_int_equal(x->v[k].exp, y->v[k].exp);
+        }
+    }
+    for (int e = 0; e < MD_DERR_COUNT; e++)
+        assert_int_equal(a->st.err[e], b->st.err[e]);
+    assert_int_equal(a->st.ok, b->st.ok);
+}
+
+static void test_stream_every_split(void **state)
+{
+    (void)state;
+    static char b[2 * MD_JSONL_LINE_MAX + 1024];
+    size_t n = (size_t)sprintf(
+        b, "{\"type\":\"quote\",\"symbol\":\"MNQZ5\",\"bid\":\"21000.00\",\"ask\":21000.50,"
+           "\"ts\":1763740000123456789,\"seq\":17,\"source\":\"cme-a\"}\r\n"
+           "\n"
+           "{\"type\":\"trade\",\"symbol\":\"MN\\u0051Z5\",\"price\":21000.25,\"size\":2,\"x\":{\"y\":[1]}}\n"
+           "garbage\n"
+           "{\"type\":\"heartbeat\",\"source\":\"cme-a\"}\n");
+    n += make_line(b + n, MD_JSONL_LINE_MAX + 10, "LONG");
+    n += (size_t)sprintf(b + n, "{\"type\":\"quote\",\"symbol\":\"ES\",\"bid_size\":-1,\"bid\":1}\n"
+                                "{\"type\":\"reset\",\"symbol\":\"*\"}\n"
+                                "{\"type\":\"quote\",\"symbol\":\"ES\",\"bid\":1}");
+    capture whole = {0};
+    md_decoder_ops o = ops_for(&whole);
+    assert_int_equal(md_jsonl_decode(b, n, 1, NULL, &o), n);
+    assert_int_equal(whole.n, 5);
+    assert_int_equal(whole.st.err[MD_DERR_SYNTAX], 1);
+    assert_int_equal(whole.st.err[MD_DERR_OVERSIZED], 1);
+    assert_int_equal(whole.st.err[MD_DERR_NEGATIVE], 1);
+    assert_int_equal(errs(&whole), 3);
+
+    static capture c;
+    for (size_t cut = 0; cut <= n; cut++) {
+        memset(&c, 0, sizeof c);
+        feed_stream(&c, b, n, &cut, 1);
+        assert_same(&whole, &c);
+    }
+    for (size_t c1 = 0; c1 <= n; c1 += 37) {
+        for (size_t c2 = c1; c2 <= n; c2 += 41) {
+            size_t cuts[2] = {c1, c2};
+            memset(&c, 0, sizeof c);
+            feed_stream(&c, b, n, cuts, 2);
+            assert_same(&whole, &c);
+        }
+    }
+    static size_t cuts[sizeof b];
+    for (size_t i = 0; i < n; i++)
+        cuts[i] = i + 1;
+    memset(&c, 0, sizeof c);
+    feed_stream(&c, b, n, cuts, n);
+    assert_same(&whole, &c);
+}
+
+static void test_garbage(void **state)
+{
+    (void)state;
+    static char b[1 << 15];
+    uint64_t x = 0x2545f4914f6cdd1dULL;
+    static const char alphabet[] = "{}[]\":,\\ \n0123456789.-eEtypequotsymbl";
+    for (int round = 0; round < 4; round++) {
+        for (size_t i = 0; i < sizeof b; i++) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b[i] = round < 2 ? (char)x : alphabet[(x >> 32) % (sizeof alphabet - 1)];
+        }
+        for (int final = 0; final < 2; final++) {
+            capture c = {0};
+            md_decoder_ops o = ops_for(&c);
+            int skipping = 0;
+            size_t used = md_jsonl_decode(b, sizeof b, final, final ? NULL : &skipping, &o);
+            if (final)
+                assert_int_equal(used, sizeof b);
+            else
+                assert_true(sizeof b - used < MD_JSONL_LINE_MAX);
+            for (size_t i = 0; i < c.n; i++) {
+                assert_true(c.t[i].sym_len <= MD_SYMBOL_MAX);
+                assert_int_equal(strlen(c.t[i].symbol), c.t[i].sym_len);
+            }
+            assert_true(errs(&c) > 0);
+        }
+    }
+}
+
+static void test_err_names(void **state)
+{
+    (void)state;
+    assert_string_equal(md_decode_err_name[MD_DERR_SYNTAX], "syntax");
+    assert_string_equal(md_decode_err_name[MD_DERR_TRUNCATED], "truncated");
+    assert_string_equal(md_decode_err_name[MD_DERR_OVERSIZED], "oversized");
+    assert_string_equal(md_decode_err_name[MD_DERR_VERSION], "version");
+    assert_string_equal(md_decode_err_name[MD_DERR_UNKNOWN_TYPE], "unknown_type");
+    assert_string_equal(md_decode_err_name[MD_DERR_MISSING_FIELD], "missing_field");
+    assert_string_equal(md_decode_err_name[MD_DERR_BAD_NUMBER], "bad_number");
+    assert_string_equal(md_decode_err_name[MD_DERR_NEGATIVE], "negative");
+    assert_string_equal(md_decode_err_name[MD_DERR_SYMBOL], "symbol");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_design_examples),
+        cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_quote_only_bid),
+        cmocka_unit_test(test_unknown_fields),
+        cmocka_unit_test(test_escapes_and_duplicates),
+        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_lines),
+        cmocka_unit_test(test_oversized),
+        cmocka_unit_test(test_stream_every_split),
+        cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_err_names),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
