@@ -32,6 +32,8 @@ LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard feeds/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 TOOL_SRC := $(wildcard tools/*.c)
 TOOLS    := $(TOOL_SRC:tools/%.c=$(BUILD)/%)
+BENCH_SRC:= $(wildcard bench/*.c)
+BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
 TEST_SRC := $(wildcard tests/test_*.c)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -40,7 +42,7 @@ FUZZ_SECONDS ?= 20
 
 .PHONY: all run test test-unit test-san fuzz fuzz-run deps clean
 
-all: $(BUILD)/mdcache $(TOOLS) $(TESTS)
+all: $(BUILD)/mdcache $(TOOLS) $(TESTS) $(BENCHES)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -54,6 +56,10 @@ $(BUILD)/mdcache: $(BUILD)/obj/src/main.o $(BUILD)/libmdcache.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libmdcache.a
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libmdcache.a
+	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/libmdcache.a

@@ -1,9 +1,9 @@
 /*
- * md_state: a worker's coalescer. One open-addressing table of per-symbol
- * state, owned by exactly one worker thread (no locks), with a hard
- * capacity fixed at start-up so memory never grows with the tick rate or
- * the number of symbols seen: beyond max_keys new symbols are refused and
- * counted.
+ * md_state: a worker's coalescer. Per-symbol state in a dense array
+ * indexed by an open-addressing hash, owned by exactly one worker thread
+ * (no locks), with a hard capacity fixed at start-up: memory in use grows
+ * with the symbols seen, up to max_keys, never with the tick rate; beyond
+ * max_keys new symbols are refused and counted.
  *
  * Applying a tick updates the symbol's latest values (latest wins),
  * accumulates session aggregates (Volume, High, Low), drops duplicates and
@@ -27,7 +27,7 @@
 #define MD_SEQ_SLOTS 4 /* distinct sources whose seq is tracked per symbol */
 
 typedef struct md_sym {
-    uint64_t hash;      /* 0 = empty slot (real hashes are forced non-zero) */
+    uint64_t hash;      /* md_sym_hash(symbol), never 0 */
     char symbol[MD_SYMBOL_MAX + 1];
     uint8_t sym_len;
     uint8_t dirty;          /* on the dirty queue */
@@ -96,7 +96,8 @@ void md_state_mark_all_dirty(md_state *st);
 
 typedef struct md_sources md_sources;
 
-/* Visits at most `budget` slots from the sweep cursor and re-queues:
+/* Visits at most `budget` symbols (in insertion order, wrapping) from the
+ * sweep cursor and re-queues:
  *  - symbols whose latest was written >= refresh_after_ns ago while their
  *    source is still alive (so live keys never expire),
  *  - symbols whose last_good is due and last written >= last_good_interval_ns

@@ -109,30 +109,28 @@ enum key_id {
 /* Grouped by section, in the order md_config_print writes them. */
 static const key_def keys[NKEYS] = {
     [KEY_CPUS] = {"mdcache", "cpus", K_CPUS, OFF(cpus), 0, 0, 0, 0, "cpus",
-                  "CPUs to pin worker threads to, e.g. 0 or 1,3-5"},
+                  "CPUs for worker threads, e.g. 1,3-5"},
     [KEY_LOG_LEVEL] = {"mdcache", "log_level", K_LOGLEVEL, OFF(log_level), 0, 0, 0, 0, "log-level",
                        "error, warn, info or debug"},
     [KEY_STATS_INTERVAL] = {"mdcache", "stats_interval", K_SECONDS, OFF(stats_interval_s), 0, 0,
                             86400, 0, "stats-interval",
-                            "seconds between stats lines on stderr (0 = off)"},
+                            "seconds between stats lines (0 = off)"},
     [KEY_MAX_KEYS] = {"mdcache", "max_keys", K_U32, OFF(max_keys), 0, 1, 1000000000, 0, "max-keys",
                       "most keys held in memory, whole process"},
     [KEY_SHUTDOWN_TIMEOUT] = {"mdcache", "shutdown_timeout", K_SECONDS, OFF(shutdown_timeout_s), 0,
                               0, 3600, 0, NULL, "seconds to flush dirty keys on SIGTERM"},
     [KEY_LISTEN] = {"feeds", "listen", K_LISTEN, OFF(listen), 0, 0, 0, 0, NULL,
-                    "feed URL, repeatable: udp://HOST:PORT, tcp://HOST:PORT, unix:///PATH, "
-                    "file://PATH, each with optional ?format=bin1|jsonl|binance"},
+                    "a feed to read; repeatable (see Listen specs)"},
     [KEY_UDP_BUFFERS] = {"feeds", "udp_buffers", K_U32, OFF(udp_buffers), 0, 1, 32768, F_POW2,
-                         NULL, "receive buffers per UDP socket, a power of two"},
+                         NULL, "receive buffers per UDP socket (power of 2)"},
     [KEY_UDP_BUFFER_SIZE] = {"feeds", "udp_buffer_size", K_U32, OFF(udp_buffer_size), 0, 512,
-                             65536, 0, NULL, "bytes per UDP receive buffer (largest datagram)"},
+                             65536, 0, NULL, "bytes per UDP buffer (largest datagram)"},
     [KEY_RING_SIZE] = {"feeds", "ring_size", K_U32, OFF(ring_size), 0, 2, 16777216, 0, NULL,
-                       "ticks per worker-to-worker ring (rounded up to a power of two)"},
+                       "ticks per worker-to-worker ring"},
     [KEY_URL] = {"redis", "url", K_URL, OFF(redis_url), 0, 0, 0, 0, NULL,
-                 "redis://[user[:pass]@]host[:port][/db], rediss://... (TLS), "
-                 "unix:///path.sock[?db=N]"},
+                 "Redis server (see Redis URL)"},
     [KEY_PASSWORD] = {"redis", "password", K_PASSWORD, 0, 0, 0, 0, 0, NULL,
-                      "used when the URL carries none (else REDIS_PASSWORD)"},
+                      "used when the URL carries none"},
     [KEY_MAX_BATCH] = {"redis", "max_batch", K_U32, OFF(max_batch), 0, 1, 100000, 0, NULL,
                        "most keys in one pipelined batch"},
     [KEY_MAX_INFLIGHT] = {"redis", "max_inflight", K_U32, OFF(max_inflight), 0, 1, 64, 0, NULL,
@@ -142,7 +140,7 @@ static const key_def keys[NKEYS] = {
     [KEY_RECONNECT_MIN] = {"redis", "reconnect_min", K_SECONDS, OFF(reconnect_min_s), 0, 0, 3600,
                            F_MIN_OPEN, NULL, "first reconnect delay, seconds"},
     [KEY_RECONNECT_MAX] = {"redis", "reconnect_max", K_SECONDS, OFF(reconnect_max_s), 0, 0, 3600,
-                           F_MIN_OPEN, NULL, "cap on the doubling reconnect delay, seconds"},
+                           F_MIN_OPEN, NULL, "cap on the reconnect delay, seconds"},
     [KEY_PREFIX] = {"keys", "prefix", K_STR, OFF(key_prefix), SZ(key_prefix), 0, 0, 0, NULL,
                     "prepended to every key"},
     [KEY_PRICE_KEY] = {"keys", "price_key", K_TEMPLATE, OFF(price_key), SZ(price_key), 0, 0, 0,
@@ -151,15 +149,15 @@ static const key_def keys[NKEYS] = {
                        "seconds a price key lives without a refresh"},
     [KEY_LAST_GOOD_KEY] = {"keys", "last_good_key", K_TEMPLATE, OFF(last_good_key),
                            SZ(last_good_key), 0, 0, F_EMPTY_OK, NULL,
-                           "fallback price key with {symbol}; empty disables it"},
+                           "fallback price key; empty disables it"},
     [KEY_LAST_GOOD_INTERVAL] = {"keys", "last_good_interval", K_SECONDS, OFF(last_good_interval_s),
-                                0, 0, 86400, 0, NULL, "seconds between fallback writes per symbol"},
+                                0, 0, 86400, 0, NULL, "seconds between fallback writes"},
     [KEY_LAST_GOOD_TTL] = {"keys", "last_good_ttl", K_U32, OFF(last_good_ttl_s), 0, 0, 31536000, 0,
                            NULL, "fallback key TTL in seconds (0 = no expiry)"},
     [KEY_REFRESH_FRACTION] = {"keys", "refresh_fraction", K_FRACTION, OFF(refresh_fraction), 0,
                               0, 1, 0, NULL, "re-assert an unchanged key after TTL * this"},
     [KEY_SOURCE_TIMEOUT] = {"keys", "source_timeout", K_SECONDS, OFF(source_timeout_s), 0, 0,
-                            86400, F_MIN_OPEN, NULL, "seconds of silence before a source is dead"},
+                            86400, F_MIN_OPEN, NULL, "quiet seconds before a source is dead"},
 };
 
 static const char *const sections[] = {"mdcache", "feeds", "redis", "keys"};
@@ -853,10 +851,17 @@ static void usage(FILE *f)
             "  -h, --help                 print this text and exit\n"
             "\n"
             "Redis URL, first found: --redis, [redis] url, $REDIS_URL, $CELERY_BROKER_URL,\n"
-            "%s. $REDIS_PASSWORD (after [redis] password) is used when the\n"
-            "URL carries no password.\n"
+            "%s. When the URL has no password, [redis] password or\n"
+            "$REDIS_PASSWORD supplies it. Forms:\n"
+            "  redis://[user[:pass]@]host[:port][/db]   (%%-escapes in user and pass)\n"
+            "  rediss://...                              TLS, same syntax\n"
+            "  unix:///path/to.sock[?db=N]\n"
             "\n"
-            "Config file keys (default after '='):\n",
+            "Listen specs, each with optional ?format=bin1|jsonl|binance:\n"
+            "  udp://HOST:PORT (default bin1)   tcp://HOST:PORT (default jsonl)\n"
+            "  unix:///PATH (jsonl)             file://PATH (jsonl, replay)\n"
+            "\n"
+            "Config file keys, with their defaults:\n",
             MD_DEFAULT_REDIS_URL);
     for (int id = 0; id < NKEYS; id++) {
         const key_def *k = &keys[id];
@@ -871,7 +876,8 @@ static void usage(FILE *f)
         }
         char kv[160];
         snprintf(kv, sizeof kv, "%s = %s", k->name, buf);
-        fprintf(f, "  %-36s %s\n", kv, k->help);
+        if (strlen(kv) > 36) fprintf(f, "  %s\n  %-36s %s\n", kv, "", k->help);
+        else fprintf(f, "  %-36s %s\n", kv, k->help);
     }
     fprintf(f, "\nSee docs/configuration.md and docs/mdcache.example.ini.\n");
 }
@@ -940,10 +946,15 @@ int md_config_load(md_config *cfg, int argc, char **argv, char *err, size_t errl
         case '?':
             if (optopt == 0 || optopt == '?')
                 return fail(err, errlen, "unknown option '%.64s' (see --help)", argv[optind - 1]);
-            if (optopt < 0x80)
+            /* glibc sets optopt to a long option's val when it was given
+             * "=value" but takes none. */
+            for (const struct option *o = long_opts; o->name; o++)
+                if (o->val == optopt)
+                    return fail(err, errlen, "option --%s takes no argument (see --help)",
+                                o->name);
+            if (optopt > 0x20 && optopt < 0x7f)
                 return fail(err, errlen, "unknown option '-%c' (see --help)", optopt);
-            return fail(err, errlen, "option %s takes no argument (see --help)",
-                        opt_name(optopt, name, sizeof name));
+            return fail(err, errlen, "unknown option (see --help)");
         default:
             if (ch >= OPT_KEY && ch < OPT_KEY + NKEYS) cli[ch - OPT_KEY] = optarg;
             break;

@@ -1,12 +1,27 @@
 /*
  * md_state: per-worker coalescer and source liveness (see include/md_state.h).
  *
- * The symbol table is open addressing with linear probing at a load factor
- * of at most 1/2 (capacity >= 2 * max_keys), allocated once: a lookup is a
- * hash, a masked index and usually one or two cache lines. Keys are never
- * deleted (a symbol lives as long as the process; max_keys is the memory
- * bound), so there are no tombstones and a probe always ends at an empty
- * slot because at least half the slots stay empty.
+ * Symbols live in a dense array filled in insertion order, found through a
+ * separate open-addressing index (linear probing, load factor at most 1/2:
+ * slots >= 2 * max_keys). Both are allocated once at start-up, but only the
+ * index is spread over by the hash: the dense array is touched front to
+ * back as symbols arrive, so its untouched tail (calloc'd, hence never
+ * written) stays unmapped and resident memory is about symbols seen *
+ * sizeof(md_sym) plus 8 bytes per index slot, not max_keys * sizeof(md_sym).
+ * Never moving an md_sym is what lets callers hold md_sym pointers.
+ *
+ * An index slot is one uint64_t: the hash's high 32 bits (the low bits
+ * pick the slot, so the high ones are the independent part) over dense
+ * index + 1. A probe compares that tag in the slot it already loaded and
+ * only reads the md_sym, a second cache line, on a tag match: almost only
+ * for the symbol being looked for. Keys are never deleted (a symbol lives
+ * as long as the process; max_keys is the memory bound), so there are no
+ * tombstones and a probe always ends at an empty slot because at least
+ * half the slots stay empty.
+ *
+ * Everything that walks all symbols (sweep, mark all dirty, reset "*")
+ * walks syms[0, count): no empty slots to skip, and it runs in sequential
+ * memory.
  *
  * What counts as a change: a tick that makes the JSON value differ (a
  * stored decimal differs in mantissa or exponent, or the printed
@@ -39,7 +54,8 @@ uint64_t md_sym_hash(const char *sym, size_t len)
     return h ? h : 1;
 }
 
-/* Smallest power of two >= 2 * n, at least 2; 0 if it would not fit 32 bits. */
+/* Smallest power of two >= 2 * n, at least 2; 0 if it would not fit 32 bits
+ * (which also keeps a dense index + 1 within the low 32 bits of a slot). */
 static uint32_t md_table_cap(uint32_t n)
 {
     uint64_t cap = 2;
@@ -59,8 +75,11 @@ int md_state_init(md_state *st, uint32_t max_keys)
     cap = md_table_cap(max_keys);
     if (cap == 0)
         return -1;
-    st->tab = calloc(cap, sizeof(md_sym));
-    if (!st->tab)
+    st->slots = calloc(cap, sizeof(*st->slots));
+    if (!st->slots)
+        goto err;
+    st->syms = calloc(max_keys, sizeof(*st->syms));
+    if (!st->syms)
         goto err;
     st->dirtyq = calloc(max_keys, sizeof(uint32_t));
     if (!st->dirtyq)
@@ -75,36 +94,48 @@ err:
 
 void md_state_free(md_state *st)
 {
-    free(st->tab);
+    free(st->slots);
+    free(st->syms);
     free(st->dirtyq);
     memset(st, 0, sizeof(*st));
 }
 
-/* Returns the slot holding sym, or the empty slot where it would go. */
+#define MD_SLOT_TAG_MASK 0xffffffff00000000ull
+
+/* Returns the index slot holding sym, or the empty slot where it would go. */
 static uint32_t md_state_probe(const md_state *st, uint64_t h, const char *sym, size_t len)
 {
     uint32_t i = (uint32_t)h & st->mask;
 
     for (;;) {
-        const md_sym *s = &st->tab[i];
-        if (s->hash == 0)
+        uint64_t e = st->slots[i];
+        if (e == 0)
             return i;
-        if (s->hash == h && s->sym_len == len && memcmp(s->symbol, sym, len) == 0)
-            return i;
+        if (((e ^ h) & MD_SLOT_TAG_MASK) == 0) {
+            const md_sym *s = &st->syms[(uint32_t)e - 1];
+            if (s->hash == h && s->sym_len == len && memcmp(s->symbol, sym, len) == 0)
+                return i;
+        }
         i = (i + 1) & st->mask;
     }
+}
+
+/* The symbol an index slot refers to, NULL for an empty slot. */
+static inline md_sym *md_state_at(const md_state *st, uint32_t slot)
+{
+    uint64_t e = st->slots[slot];
+
+    return e ? &st->syms[(uint32_t)e - 1] : NULL;
 }
 
 md_sym *md_state_find(md_state *st, const char *sym, size_t len)
 {
     uint64_t h;
-    md_sym *s;
 
     if (len == 0 || len > MD_SYMBOL_MAX)
         return NULL;
     h = md_sym_hash(sym, len);
-    s = &st->tab[md_state_probe(st, h, sym, len)];
-    return s->hash ? s : NULL;
+    return md_state_at(st, md_state_probe(st, h, sym, len));
 }
 
 /* Queues s; when this is the transition to dirty, first_ns records the
@@ -122,7 +153,7 @@ static void md_state_queue(md_state *st, md_sym *s, int64_t first_ns)
     at = st->dq_head + st->dq_len;
     if (at >= st->max_keys)
         at -= st->max_keys;
-    st->dirtyq[at] = (uint32_t)(s - st->tab);
+    st->dirtyq[at] = (uint32_t)(s - st->syms);
     st->dq_len++;
 }
 
@@ -134,7 +165,7 @@ md_sym *md_state_pop_dirty(md_state *st)
 
     if (st->dq_len == 0)
         return NULL;
-    s = &st->tab[st->dirtyq[st->dq_head]];
+    s = &st->syms[st->dirtyq[st->dq_head]];
     if (++st->dq_head == st->max_keys)
         st->dq_head = 0;
     st->dq_len--;
@@ -144,9 +175,8 @@ md_sym *md_state_pop_dirty(md_state *st)
 
 void md_state_mark_all_dirty(md_state *st)
 {
-    for (uint32_t i = 0; i <= st->mask; i++)
-        if (st->tab[i].hash)
-            md_state_queue(st, &st->tab[i], 0);
+    for (uint32_t i = 0; i < st->count; i++)
+        md_state_queue(st, &st->syms[i], 0);
 }
 
 static inline bool md_dec_same(md_dec a, md_dec b) { return a.mant == b.mant && a.exp == b.exp; }
@@ -180,9 +210,8 @@ static md_apply_result md_state_reset(md_state *st, const md_tick *t)
 {
     st->stats.resets++;
     if (t->sym_len == 1 && t->symbol[0] == '*') {
-        for (uint32_t i = 0; i <= st->mask; i++)
-            if (st->tab[i].hash)
-                md_state_reset_sym(st, &st->tab[i], t);
+        for (uint32_t i = 0; i < st->count; i++)
+            md_state_reset_sym(st, &st->syms[i], t);
     } else {
         md_sym *s = md_state_find(st, t->symbol, t->sym_len);
         /* Unknown symbol: nothing to reset, and no reason to take a key. */
@@ -216,7 +245,7 @@ md_apply_result md_state_apply(md_state *st, const md_tick *t, int64_t now)
 {
     md_sym *s;
     uint64_t h, src;
-    uint32_t idx;
+    uint32_t slot;
     int seen_at = -1;
     bool changed = false;
     md_dec price = t->v[MD_T_PRICE], size = t->v[MD_T_SIZE];
@@ -231,20 +260,20 @@ md_apply_result md_state_apply(md_state *st, const md_tick *t, int64_t now)
         return MD_APPLY_IGNORED;
 
     h = md_sym_hash(t->symbol, t->sym_len);
-    idx = md_state_probe(st, h, t->symbol, t->sym_len);
-    s = &st->tab[idx];
+    slot = md_state_probe(st, h, t->symbol, t->sym_len);
+    s = md_state_at(st, slot);
     src = md_src_key(t->src_hash);
 
     /* Everything that can refuse the tick is decided before anything is
      * written, so a refused tick leaves no trace. */
-    if (s->hash && (t->flags & MD_TICK_F_SEQ)) {
+    if (s && (t->flags & MD_TICK_F_SEQ)) {
         seen_at = md_seen_find(s, src);
         if (seen_at >= 0 && t->seq <= s->seen[seen_at].seq) {
             st->stats.duplicate++;
             return MD_APPLY_DUPLICATE;
         }
     }
-    vol = s->hash ? s->volume : md_dec_absent();
+    vol = s ? s->volume : md_dec_absent();
     if (t->type == MD_TICK_TRADE && md_dec_present(size)) {
         if (!md_dec_present(vol)) {
             vol = size;
@@ -253,11 +282,13 @@ md_apply_result md_state_apply(md_state *st, const md_tick *t, int64_t now)
             return MD_APPLY_OVERFLOW;
         }
     }
-    if (!s->hash) {
+    if (!s) {
         if (st->count == st->max_keys) {
             st->stats.full++;
             return MD_APPLY_FULL;
         }
+        s = &st->syms[st->count];
+        st->slots[slot] = (h & MD_SLOT_TAG_MASK) | (st->count + 1);
         memset(s, 0, sizeof(*s));
         s->hash = h;
         memcpy(s->symbol, t->symbol, t->sym_len);
@@ -325,13 +356,17 @@ uint32_t md_state_sweep(md_state *st, int64_t now, uint32_t budget, int64_t refr
     uint32_t queued = 0;
     uint32_t pos = st->sweep_pos;
 
-    if (budget > st->mask + 1)
-        budget = st->mask + 1;
-    for (uint32_t n = 0; n < budget; n++, pos = (pos + 1) & st->mask) {
-        md_sym *s = &st->tab[pos];
+    /* count only grows, so a cursor below the old count stays valid; a lap
+     * is exactly count symbols, each visited once. */
+    if (budget > st->count)
+        budget = st->count;
+    for (uint32_t n = 0; n < budget; n++) {
+        md_sym *s = &st->syms[pos];
         bool want = false;
 
-        if (s->hash == 0 || s->dirty)
+        if (++pos == st->count)
+            pos = 0;
+        if (s->dirty)
             continue;
         if (s->written_ns == 0) {
             /* Never written and not queued (e.g. popped by a writer that

@@ -655,8 +655,6 @@ static void *worker_main(void *arg)
     int64_t full_sweep = refresh_after / 4;
     if (full_sweep > 250000000LL) full_sweep = 250000000LL;
     if (full_sweep < MD_SWEEP_EVERY_NS) full_sweep = MD_SWEEP_EVERY_NS;
-    uint32_t sweep_budget =
-        (uint32_t)(((uint64_t)w->state.mask + 1) * MD_SWEEP_EVERY_NS / (uint64_t)full_sweep) + 1;
 
     int64_t next_sweep = w->now, next_publish = w->now, deadline = 0;
     bool final_drained = false;
@@ -684,6 +682,10 @@ static void *worker_main(void *arg)
             deadline = w->now + (int64_t)(cfg->shutdown_timeout_s * 1e9);
         }
         if (w->now >= next_sweep) {
+            /* Budget follows the symbols held, so a full lap still ends
+             * within full_sweep however many arrive. */
+            uint32_t sweep_budget =
+                (uint32_t)((uint64_t)w->state.count * MD_SWEEP_EVERY_NS / (uint64_t)full_sweep) + 1;
             md_state_sweep(&w->state, w->now, sweep_budget, refresh_after, &w->sources,
                            src_timeout, good_every);
             next_sweep = w->now + MD_SWEEP_EVERY_NS;

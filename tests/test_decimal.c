@@ -128,7 +128,7 @@ static void test_format(void **state)
     expect_fmt(md_dec_absent(), "null");
 
     /* too small a buffer: 0, nothing pretended */
-    char b[8];
+    char b[16];
     assert_int_equal(md_dec_format(D(2100025, -2), b, 8), 0);
     assert_int_equal(md_dec_format(D(2100025, -2), b, 9), 8);
     assert_string_equal(b, "21000.25");

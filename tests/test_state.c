@@ -671,33 +671,191 @@ static void test_sweep_budget_cursor(void **state)
     (void)state;
     md_state st;
     char sym[4] = "K0";
-    uint32_t total = 0, calls = 0;
+    md_sym *k[6];
 
-    /* 4 keys in 8 slots; a budget of 3 slots per call covers the table in
-     * 3 calls (slot 0 twice, by then already queued, so not counted). */
-    assert_int_equal(md_state_init(&st, 4), 0);
+    /* The sweep walks the symbols (dense, insertion order), not the index:
+     * 4 keys, a budget of 3 visits K0 K1 K2, then K3 K0 K1 (K0 and K1
+     * already queued, so not counted). */
+    assert_int_equal(md_state_init(&st, 6), 0);
+    assert_int_equal(md_state_sweep(&st, 10 * SEC, 5, SEC, NULL, SEC, 0), 0); /* empty */
+    assert_int_equal(st.sweep_pos, 0);
     for (int i = 0; i < 4; i++) {
         sym[1] = (char)('0' + i);
         assert_int_equal(apply(&st, quote(sym, D(1, 0), NA)), MD_APPLY_OK);
+        k[i] = find(&st, sym);
+        assert_ptr_equal(k[i], &st.syms[i]);
     }
     write_all(&st, 1);
-    for (calls = 0; calls < 3; calls++) {
-        uint32_t before = st.sweep_pos;
-        total += md_state_sweep(&st, 10 * SEC, 3, SEC, NULL, SEC, 0);
-        assert_int_equal(st.sweep_pos, (before + 3) & st.mask);
-    }
-    assert_int_equal(total, 4);
+    assert_int_equal(md_state_sweep(&st, 10 * SEC, 3, SEC, NULL, SEC, 0), 3);
+    assert_int_equal(st.sweep_pos, 3);
+    assert_int_equal(md_state_sweep(&st, 10 * SEC, 3, SEC, NULL, SEC, 0), 1);
+    assert_int_equal(st.sweep_pos, 2);
     assert_int_equal(st.dq_len, 4);
-    assert_int_equal(st.sweep_pos, 9 & st.mask);
-    /* All dirty now: another full lap finds nothing to add. */
-    assert_int_equal(md_state_sweep(&st, 10 * SEC, 100, SEC, NULL, SEC, 0), 0);
-    /* A budget above capacity visits each slot once, cursor back in place. */
-    assert_int_equal(st.sweep_pos, 1);
+    for (int i = 0; i < 4; i++)
+        assert_ptr_equal(md_state_pop_dirty(&st), k[i]);
+    /* A budget above count visits each symbol exactly once: cursor back in
+     * place, every key queued once, in lap order from the cursor. */
     write_all(&st, 10 * SEC);
     assert_int_equal(md_state_sweep(&st, 20 * SEC, 0, SEC, NULL, SEC, 0), 0);
     assert_int_equal(md_state_sweep(&st, 20 * SEC, 1000, SEC, NULL, SEC, 0), 4);
-    assert_int_equal(st.dq_len, 4);
+    assert_int_equal(st.sweep_pos, 2);
+    assert_int_equal(st.stats.refreshes, 8);
+    assert_ptr_equal(md_state_pop_dirty(&st), k[2]);
+    assert_ptr_equal(md_state_pop_dirty(&st), k[3]);
+    assert_ptr_equal(md_state_pop_dirty(&st), k[0]);
+    assert_ptr_equal(md_state_pop_dirty(&st), k[1]);
+    assert_null(md_state_pop_dirty(&st));
+    /* New symbols join the lap where they were appended: from cursor 2 a
+     * budget of 4 visits K2 K3 K4 K5 (K4, K5 still queued from their first
+     * tick, so not counted), then K0 K1. */
+    write_all(&st, 10 * SEC);
+    for (int i = 4; i < 6; i++) {
+        sym[1] = (char)('0' + i);
+        assert_int_equal(apply(&st, quote(sym, D(1, 0), NA)), MD_APPLY_OK);
+        k[i] = find(&st, sym);
+        assert_ptr_equal(k[i], &st.syms[i]);
+    }
+    assert_int_equal(md_state_sweep(&st, 20 * SEC, 4, SEC, NULL, SEC, 0), 2);
+    assert_int_equal(st.sweep_pos, 0);
+    assert_int_equal(md_state_sweep(&st, 20 * SEC, 2, SEC, NULL, SEC, 0), 2);
+    assert_int_equal(st.sweep_pos, 2);
+    assert_ptr_equal(md_state_pop_dirty(&st), k[4]);
+    assert_ptr_equal(md_state_pop_dirty(&st), k[5]);
+    assert_ptr_equal(md_state_pop_dirty(&st), k[2]);
+    assert_ptr_equal(md_state_pop_dirty(&st), k[3]);
+    assert_ptr_equal(md_state_pop_dirty(&st), k[0]);
+    assert_ptr_equal(md_state_pop_dirty(&st), k[1]);
+    assert_null(md_state_pop_dirty(&st));
     md_state_free(&st);
+}
+
+/* Memory follows symbols seen only if symbols are stored densely, in
+ * arrival order, and never move: checked here on a table filled to
+ * max_keys (not a power of two, so the index has spare slots). */
+static void test_dense_layout_full(void **state)
+{
+    (void)state;
+    md_state st;
+    char sym[16];
+    const uint32_t n = 3000;
+    md_sym *first;
+    uint32_t visited = 0, calls = 0;
+
+    assert_int_equal(md_state_init(&st, n), 0);
+    assert_int_equal(st.mask + 1, 8192);
+    assert_non_null(st.syms);
+    assert_int_equal(apply(&st, trade("S0", D(0, 0), D(1, 0))), MD_APPLY_OK);
+    first = find(&st, "S0");
+    assert_ptr_equal(first, &st.syms[0]);
+    for (uint32_t i = 1; i < n; i++) {
+        snprintf(sym, sizeof(sym), "S%u", (unsigned)i);
+        assert_int_equal(apply(&st, trade(sym, D(i, 0), D(1, 0))), MD_APPLY_OK);
+        assert_int_equal(st.count, i + 1);
+    }
+    assert_int_equal(apply(&st, trade("ONE_TOO_MANY", D(1, 0), D(1, 0))), MD_APPLY_FULL);
+    assert_int_equal(st.count, n);
+    /* Dense order is insertion order, and lookups land on those entries. */
+    for (uint32_t i = 0; i < n; i++) {
+        int len = snprintf(sym, sizeof(sym), "S%u", (unsigned)i);
+        md_sym *s = find(&st, sym);
+        assert_ptr_equal(s, &st.syms[i]);
+        assert_int_equal(s->sym_len, len);
+        assert_string_equal(s->symbol, sym);
+        assert_int_equal(s->last.mant, i);
+        assert_int_equal(s->hash, md_sym_hash(sym, (size_t)len));
+    }
+    assert_ptr_equal(find(&st, "S0"), first); /* never moved */
+    assert_null(find(&st, "ONE_TOO_MANY"));
+    assert_null(find(&st, "S3000"));
+    /* The index holds exactly count entries, each naming a distinct symbol
+     * whose hash tag it carries. */
+    uint32_t used = 0;
+    for (uint32_t i = 0; i <= st.mask; i++) {
+        uint64_t e = st.slots[i];
+        if (e == 0)
+            continue;
+        used++;
+        assert_true((uint32_t)e >= 1 && (uint32_t)e <= n);
+        assert_int_equal(e >> 32, st.syms[(uint32_t)e - 1].hash >> 32);
+    }
+    assert_int_equal(used, n);
+    /* The dirty queue yields dense entries in arrival order. */
+    for (uint32_t i = 0; i < n; i++)
+        assert_ptr_equal(md_state_pop_dirty(&st), &st.syms[i]);
+    assert_null(md_state_pop_dirty(&st));
+    /* A full sweep cycle visits exactly count entries: with an odd budget
+     * every symbol is queued once, in dense order, and the cursor comes
+     * back to 0 after exactly n visits. */
+    write_all(&st, 1);
+    while (visited < n) {
+        uint32_t b = n - visited < 7 ? n - visited : 7;
+        assert_int_equal(md_state_sweep(&st, 10 * SEC, b, SEC, NULL, SEC, 0), b);
+        visited += b;
+        calls++;
+        assert_int_equal(st.sweep_pos, visited % n);
+    }
+    assert_int_equal(calls, (n + 6) / 7);
+    assert_int_equal(st.dq_len, n);
+    for (uint32_t i = 0; i < n; i++)
+        assert_ptr_equal(md_state_pop_dirty(&st), &st.syms[i]);
+    /* mark_all_dirty and reset "*" walk the same dense entries. */
+    md_state_mark_all_dirty(&st);
+    assert_int_equal(st.dq_len, n);
+    for (uint32_t i = 0; i < n; i++)
+        assert_ptr_equal(md_state_pop_dirty(&st), &st.syms[i]);
+    assert_int_equal(apply(&st, mk(MD_TICK_RESET, "*")), MD_APPLY_OK);
+    assert_int_equal(st.dq_len, n);
+    for (uint32_t i = 0; i < n; i++) {
+        assert_int_equal(st.syms[i].volume.mant, 0);
+        assert_ptr_equal(md_state_pop_dirty(&st), &st.syms[i]);
+    }
+    md_state_free(&st);
+}
+
+static void test_index_collisions(void **state)
+{
+    (void)state;
+    md_state st;
+    char sym[16], same[4][16];
+    int found = 0;
+
+    /* Symbols that all want the same index slot must probe past each
+     * other and stay distinct, including a miss that walks the chain. */
+    assert_int_equal(md_state_init(&st, 16), 0);
+    uint32_t want = (uint32_t)md_sym_hash("C0", 2) & st.mask;
+    for (int i = 0; found < 4; i++) {
+        int len = snprintf(sym, sizeof(sym), "C%d", i);
+        if (((uint32_t)md_sym_hash(sym, (size_t)len) & st.mask) == want)
+            memcpy(same[found++], sym, (size_t)len + 1);
+    }
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(apply(&st, trade(same[i], D(i + 1, 0), D(1, 0))), MD_APPLY_OK);
+    for (int i = 0; i < 4; i++) {
+        md_sym *s = find(&st, same[i]);
+        assert_ptr_equal(s, &st.syms[i]);
+        assert_int_equal(s->last.mant, i + 1);
+    }
+    /* Slots want .. want+3 (wrapping) are taken, in insertion order. */
+    for (uint32_t i = 0; i < 4; i++)
+        assert_int_equal((uint32_t)st.slots[(want + i) & st.mask], i + 1);
+    assert_null(find(&st, "C-none"));
+    assert_int_equal(st.count, 4);
+    md_state_free(&st);
+}
+
+static void test_init_limits(void **state)
+{
+    (void)state;
+    md_state st;
+
+    /* A dense index + 1 must fit the low 32 bits of a slot and the index
+     * size 32 bits: max_keys above 2^30 is refused, and leaves st clean. */
+    assert_int_equal(md_state_init(&st, (1u << 30) + 1), -1);
+    assert_null(st.slots);
+    assert_null(st.syms);
+    assert_null(st.dirtyq);
+    assert_int_equal(st.max_keys, 0);
+    md_state_free(&st); /* safe on a failed init */
 }
 
 static void test_sweep_last_good(void **state)
@@ -791,6 +949,9 @@ int main(void)
         cmocka_unit_test(test_sweep_refresh_liveness),
         cmocka_unit_test(test_sweep_budget_cursor),
         cmocka_unit_test(test_sweep_last_good),
+        cmocka_unit_test(test_dense_layout_full),
+        cmocka_unit_test(test_index_collisions),
+        cmocka_unit_test(test_init_limits),
         cmocka_unit_test(test_sources),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -495,8 +495,8 @@ static void emit_garbage(feed *f, int64_t ts)
                                       "\"size\":-3,\"ts\":%" PRId64 "}\n", sym, ts);
             break;
         case 3:
-            n = (size_t)sprintf(line, "{\"type\":\"trade\",\"symbol\":\"%s%s%s\",\"price\":1.00,"
-                                      "\"size\":1}\n", sym, sym, sym);
+            n = (size_t)sprintf(line, "{\"type\":\"trade\",\"symbol\":\"%s%s%s%s%s\","
+                                      "\"price\":1.00,\"size\":1}\n", sym, sym, sym, sym, sym);
             break;
         case 4: /* oversized line */
             n = (size_t)sprintf(line, "{\"type\":\"trade\",\"symbol\":\"%s\",\"pad\":\"", sym);
