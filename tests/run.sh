@@ -33,10 +33,9 @@ for t in "${units[@]}"; do
     log=$(mktemp)
     timeout 300 "$t" >"$log" 2>&1
     rc=$?
-    p=$(sed -n 's/^\[  PASSED  \] \([0-9]\+\) test(s)\..*/\1/p' "$log" | tail -1)
-    f=$(sed -n 's/^\[  FAILED  \] \([0-9]\+\) test(s).*/\1/p' "$log" | tail -1)
-    p=${p:-0}
-    f=${f:-0}
+    # Summed: a binary may run several cmocka groups.
+    p=$(sed -n 's/^\[  PASSED  \] \([0-9]\+\) test(s)\..*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+    f=$(sed -n 's/^\[  FAILED  \] \([0-9]\+\) test(s).*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
     if [[ $rc -ne 0 && $f -eq 0 ]]; then
         f=1 # crashed or exited non-zero without cmocka saying why
     fi

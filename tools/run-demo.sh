@@ -89,14 +89,10 @@ if ! wait_until 20 grep -q 'ready:' "$TMP/mdcache.log"; then
     exit 1
 fi
 echo "run-demo: mdcache ready (pid $MD_PID), feeds: udp://127.0.0.1:$UPORT bin1, tcp://127.0.0.1:$TPORT jsonl"
-# Show mdcache's periodic stats as they come.
-tail -n +1 -f "$TMP/mdcache.log" --pid "$MD_PID" 2>/dev/null | grep --line-buffered ' stats: ' \
-    | sed -u 's/^/  mdcache: /' &
-FEED_PIDS+=($!)
-
 # ---- feeds: half the rate each, for DEMO_SECONDS
 HALF=$((RATE / 2))
 TICKS=$((HALF * SECONDS_))
+T_START=$SECONDS
 echo "run-demo: feeding $SYMBOLS symbols at $RATE ticks/s for ${SECONDS_}s"
 "$MDFEED" --target "udp://127.0.0.1:$UPORT" --format bin1 --symbols "$SYMBOLS" \
     --ticks "$TICKS" --rate "$HALF" --duration "$((SECONDS_ + 5))" --source demo-udp \
@@ -104,13 +100,18 @@ echo "run-demo: feeding $SYMBOLS symbols at $RATE ticks/s for ${SECONDS_}s"
 F1=$!
 "$MDFEED" --target "tcp://127.0.0.1:$TPORT" --format jsonl --symbols "$SYMBOLS" \
     --ticks "$TICKS" --rate "$HALF" --duration "$((SECONDS_ + 5))" --source demo-tcp \
-    --decimal-sizes --heartbeat-every 1000 --seed 2 >"$TMP/feed-tcp.out" 2>"$TMP/feed-tcp.err" &
+    --decimal-sizes --heartbeat-every 1000 --seed 1 >"$TMP/feed-tcp.out" 2>"$TMP/feed-tcp.err" &
 F2=$!
 FEED_PIDS+=($F1 $F2)
-# The UDP feed's progress line, refreshed in place.
+# One progress line, refreshed in place: both feeds and mdcache's latest stats.
+feed_sent() { tr '\r' '\n' <"$1" | sed -n 's/.*sent \([0-9]*\)\/.*/\1/p' | tail -1; }
 while kill -0 $F1 2>/dev/null || kill -0 $F2 2>/dev/null; do
-    line=$(tr '\r' '\n' <"$TMP/feed-udp.err" | grep 'sent' | tail -1)
-    [[ -n $line ]] && printf '\r  %s (udp feed; tcp feed alike)   ' "$line"
+    u=$(feed_sent "$TMP/feed-udp.err")
+    st=$(grep ' stats: ' "$TMP/mdcache.log" | tail -1)
+    ti=$(sed -n 's/.*ticks_in=\([0-9]*\).*/\1/p' <<<"$st")
+    kw=$(sed -n 's/.* keys_written=\([0-9]*\).*/\1/p' <<<"$st")
+    printf '\r  %3ds  udp feed sent %s, tcp feed alike | mdcache ticks_in %s, keys_written %s   ' \
+        "$((SECONDS - T_START))" "${u:-0}" "${ti:-0}" "${kw:-0}"
     sleep 0.5
 done
 echo
@@ -147,6 +148,6 @@ done
 if grep -q ' final: ' "$TMP/mdcache.log" && ((MD_RC == 0 && rc1 == 0 && rc2 == 0)); then
     exit 0
 fi
-echo "run-demo: something went wrong; mdcache log tail:" >&2
+echo "run-demo: something went wrong (mdcache exit $MD_RC, feeds exit $rc1 $rc2); mdcache log tail:" >&2
 tail -20 "$TMP/mdcache.log" >&2
 exit 1
