@@ -49,8 +49,9 @@ typedef struct md_decoder_ops {
     md_decode_stats *stats;
 } md_decoder_ops;
 
-/* Longest jsonl line / bin1 frame accepted; longer input is dropped as
- * MD_DERR_OVERSIZED. */
+/* Longest jsonl line (its '\n' included) and longest bin1 frame; longer
+ * input is dropped as MD_DERR_OVERSIZED. A stream caller's reassembly
+ * buffer must hold at least this many bytes. */
 #define MD_JSONL_LINE_MAX 4096
 #define MD_BIN1_FRAME_MAX 1024
 

@@ -456,8 +456,10 @@ static char *ctx_reader(char *str, int num, void *stream)
             return NULL;
         }
     }
-    memcpy(str, s, len);
-    str[len] = '\0';
+    /* Only the text: inih would strip the line ending anyway, and a run of
+     * '\r's must not push the copy past its buffer. */
+    memcpy(str, s, text);
+    str[text] = '\0';
     return str;
 }
 
@@ -758,12 +760,13 @@ static int validate(const md_config *cfg, const char *cpus_where, char *err, siz
     return 0;
 }
 
-/* name = value, quoted when inih would otherwise lose blanks at either end
- * or strip a pair of quotes that belong to the value. */
+/* name = value, quoted when inih would otherwise lose blanks at either end,
+ * take a leading ';' for a comment, or strip a pair of quotes that belong
+ * to the value. (Blank + ';' inside a value cannot be written at all.) */
 static void print_kv(FILE *f, const char *name, const char *v)
 {
     size_t len = strlen(v);
-    bool quote = len && (is_blank(v[0]) || is_blank(v[len - 1]) ||
+    bool quote = len && (is_blank(v[0]) || is_blank(v[len - 1]) || v[0] == ';' ||
                          (len >= 2 && v[0] == '"' && v[len - 1] == '"'));
     if (len == 0) fprintf(f, "%s =\n", name);
     else if (quote) fprintf(f, "%s = \"%s\"\n", name, v);

@@ -251,11 +251,9 @@ static void start_connect(md_redis *r, int64_t now)
         setsockopt(r->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
     }
     r->gen++;
+    /* The connect and its linked timeout must go in one submission. */
+    if (io_uring_sq_space_left(&r->w->ring) < 2) io_uring_submit(&r->w->ring);
     struct io_uring_sqe *sqe = io_uring_get_sqe(&r->w->ring);
-    if (!sqe) {
-        io_uring_submit(&r->w->ring);
-        sqe = io_uring_get_sqe(&r->w->ring);
-    }
     io_uring_prep_connect(sqe, r->fd, (struct sockaddr *)&r->target->addr, r->target->addrlen);
     io_uring_sqe_set_data64(sqe, md_ud(MD_OP_REDIS_CONNECT, 0, r->gen));
     sqe->flags |= IOSQE_IO_LINK;
@@ -264,12 +262,6 @@ static void start_connect(md_redis *r, int64_t now)
     ts.tv_sec = (long long)t;
     ts.tv_nsec = (long long)((t - (double)ts.tv_sec) * 1e9);
     struct io_uring_sqe *to = io_uring_get_sqe(&r->w->ring);
-    if (!to) {
-        /* The connect above is already in the queue and linked: it must be
-         * followed by its timeout, so flush and retry once. */
-        io_uring_submit(&r->w->ring);
-        to = io_uring_get_sqe(&r->w->ring);
-    }
     io_uring_prep_link_timeout(to, &ts, 0);
     io_uring_sqe_set_data64(to, md_ud(MD_OP_IGNORE, 0, 0));
     io_uring_submit(&r->w->ring); /* ts is read at submit time */

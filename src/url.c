@@ -292,11 +292,24 @@ void md_redis_url_redact(const char *url, char *out, size_t cap)
         return;
     }
     /* Any scheme, not only ours: the point is that nothing secret reaches
-     * a log, whatever the user pasted. The last '@' is taken so that an
-     * unescaped '@' in a password cannot leave its tail visible. */
+     * a log, whatever the user pasted. Outside unix:// the last '@' is
+     * taken, as the parser does, so that an unescaped '@' in a password
+     * cannot leave its tail visible. */
     const char *sep = strstr(url, "://");
     const char *auth = sep ? sep + 3 : NULL;
-    const char *at = auth ? strrchr(auth, '@') : NULL;
+    const char *at = NULL;
+    if (auth && strncasecmp(url, "unix://", 7) == 0) {
+        /* Same split as md_redis_url_parse, so the redacted URL names the
+         * socket path that is really used. */
+        if (auth[0] != '/')
+            for (const char *p = auth; (p = strchr(p, '@')) != NULL; p++)
+                if (p[1] == '/') {
+                    at = p;
+                    break;
+                }
+    } else if (auth) {
+        at = strrchr(auth, '@');
+    }
     const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
     if (!colon || colon + 1 == at) {
         snprintf(out, cap, "%s", url);

@@ -460,7 +460,11 @@ static int worker_setup(md_worker *w)
     md_runtime *rt = w->rt;
     const md_config *cfg = rt->cfg;
     struct io_uring_params p = {0};
-    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN;
+    /* COOP_TASKRUN: completions wait for our next kernel entry instead of
+     * interrupting the loop with an IPI; TASKRUN_FLAG tells liburing when
+     * such an entry is needed, so a busy loop never strands completions. */
+    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN |
+              IORING_SETUP_TASKRUN_FLAG;
     p.cq_entries = MD_CQ_ENTRIES;
     int rc = io_uring_queue_init_params(MD_SQ_ENTRIES, &w->ring, &p);
     if (rc == -EINVAL) { /* older kernel: drop the optional flags */
@@ -759,7 +763,7 @@ int md_runtime_start(md_runtime *rt)
             return -1;
         }
         char name[16];
-        snprintf(name, sizeof name, "mdcache-w%d", i);
+        snprintf(name, sizeof name, "mdcache-w%hu", (unsigned short)i);
         pthread_setname_np(w->thread, name);
     }
     /* Wake-ups target ring fds, so every ring must exist before any worker

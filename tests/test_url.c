@@ -206,6 +206,8 @@ static void test_redact(void **state)
     redact_is("redis://bob@h", "redis://bob@h");
     redact_is("redis://bob:@h", "redis://bob:@h");
     redact_is("unix:///tmp/r.sock", "unix:///tmp/r.sock");
+    redact_is("unix:///tmp/a:b@c.sock", "unix:///tmp/a:b@c.sock");
+    redact_is("unix://u:p@/tmp/a:b@c.sock", "unix://u:***@/tmp/a:b@c.sock");
     redact_is("amqp://guest:guest@rabbit//", "amqp://guest:***@rabbit//");
     redact_is("not a url", "not a url");
     redact_is("", "");

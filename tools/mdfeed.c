@@ -781,6 +781,8 @@ int main(int argc, char **argv)
         }
         if (f->rate > 0) {
             int64_t due = start + (int64_t)((double)f->sent * 1e9 / f->rate);
+            if (due > deadline)
+                due = deadline;
             if (due > now) {
                 /* Idle: push out what is buffered so nothing waits behind the pause. */
                 feed_flush(f);

@@ -565,8 +565,8 @@ class MdTestCase(unittest.TestCase):
         self.addCleanup(r.cleanup)
         return r
 
-    def start_mdcache(self, redis, listens=(), wait_ready=True, **kw):
-        m = Mdcache(redis.url if redis else None, listens=listens, **kw)
+    def start_mdcache(self, redis, listens=(), wait_ready=True, redis_url=None, **kw):
+        m = Mdcache(redis_url or (redis.url if redis else None), listens=listens, **kw)
         self.addCleanup(m.cleanup)
         m.start(wait_ready=wait_ready)
         return m

@@ -75,7 +75,7 @@ EXPECTED = {
     "EXACT": price_json("21000.00", "21000.00", "21000.50", "6", "21000.25", "0.00012345",
                         ms(T0 + 4)),
     "HALF": price_json("21000.5", None, None, "1", "21000.5", "21000.5", ms(T0 + 5)),
-    "VOL": price_json("10.25", None, None, "0.5012", "10.5", "10.25", ms(T0 + 7)),
+    "VOL": price_json("10.25", None, None, "0.50123", "10.5", "10.25", ms(T0 + 7)),
     "NULLS": price_json(None, "5.00", "5.01", None, None, None, ms(T0 + 8)),
     "NOTS": price_json(None, "7.5", "7.75", None, None, None, None),
     "DUP": price_json("100.00", None, None, "1", "100.00", "100.00", ms(T0 + 9)),
@@ -178,6 +178,14 @@ class SemanticsTest(MdTestCase):
         m = self.start_mdcache(r, ["tcp://127.0.0.1:%d?format=bin1" % port])
         send_stream(b"".join(to_bin1(x, "T") for x in SCENARIO), port=port)
         self.check(r, m, "T")
+
+    def test_redis_over_unix_socket(self):
+        r = self.start_redis(unix=True)
+        port = free_port()
+        m = self.start_mdcache(r, ["tcp://127.0.0.1:%d?format=jsonl" % port],
+                               redis_url="unix://" + r.unix)
+        send_stream(b"".join(to_jsonl(x, "X") for x in SCENARIO), port=port)
+        self.check(r, m, "X")
 
     def test_reset_all_symbols(self):
         r = self.start_redis()
