@@ -91,10 +91,17 @@ void md_state_mark_dirty(md_state *st, md_sym *s);
 /* Pops the oldest dirty symbol (clearing its dirty mark), or NULL. */
 md_sym *md_state_pop_dirty(md_state *st);
 
-/* Marks every symbol dirty (after a reconnect: Redis may have lost them). */
+/* Marks every symbol dirty. */
 void md_state_mark_all_dirty(md_state *st);
 
 typedef struct md_sources md_sources;
+
+/* After a reconnect: Redis may have lost anything, so every key whose
+ * source is still alive (or that was never written) is queued again. Keys
+ * of quiet sources are not: resurrecting them would show readers a stale
+ * price with a fresh TTL. Returns the number queued. */
+uint32_t md_state_mark_live_dirty(md_state *st, const md_sources *src, int64_t now,
+                                  int64_t source_timeout_ns);
 
 /* Visits at most `budget` symbols (in insertion order, wrapping) from the
  * sweep cursor and re-queues:

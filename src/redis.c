@@ -275,13 +275,14 @@ static void become_ready(md_redis *r)
     r->backoff_s = r->cfg->reconnect_min_s;
     if (r->ever_connected) {
         r->w->st.reconnects++;
-        md_info("worker %d: redis %s reconnected; re-asserting %u keys", r->w->id,
-                r->target->display, r->w->state.count);
+        md_info("worker %d: redis %s reconnected; re-asserting the keys of live sources",
+                r->w->id, r->target->display);
     } else {
         md_info("worker %d: connected to redis %s", r->w->id, r->target->display);
     }
     r->ever_connected = true;
-    md_state_mark_all_dirty(&r->w->state);
+    md_state_mark_live_dirty(&r->w->state, &r->w->sources, r->w->now,
+                             (int64_t)(r->cfg->source_timeout_s * 1e9));
 }
 
 void md_redis_on_connect(md_redis *r, uint32_t gen, int res, int64_t now)

@@ -179,6 +179,21 @@ void md_state_mark_all_dirty(md_state *st)
         md_state_queue(st, &st->syms[i], 0);
 }
 
+uint32_t md_state_mark_live_dirty(md_state *st, const md_sources *src, int64_t now,
+                                  int64_t source_timeout_ns)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < st->count; i++) {
+        md_sym *s = &st->syms[i];
+        if (s->dirty) continue;
+        if (s->written_ns == 0 || md_sources_alive(src, s->src_hash, now, source_timeout_ns)) {
+            md_state_queue(st, s, 0);
+            n++;
+        }
+    }
+    return n;
+}
+
 static inline bool md_dec_same(md_dec a, md_dec b) { return a.mant == b.mant && a.exp == b.exp; }
 
 /* Floor division so pre-1970 times would still print consistently. */

@@ -477,10 +477,13 @@ static int worker_setup(md_worker *w)
     }
     w->ring_fd = w->ring.ring_fd;
 
-    uint32_t per_worker = cfg->max_keys / (uint32_t)rt->nworkers;
-    /* Hashing spreads symbols unevenly by a few percent; headroom keeps one
-     * worker from refusing keys long before the process-wide limit. */
-    per_worker += per_worker / 8 + 16;
+    uint32_t per_worker = cfg->max_keys;
+    if (rt->nworkers > 1) {
+        /* Hashing spreads symbols unevenly by a few percent; headroom keeps
+         * one worker from refusing keys long before the process-wide limit. */
+        per_worker = cfg->max_keys / (uint32_t)rt->nworkers;
+        per_worker += per_worker / 8 + 16;
+    }
     if (md_state_init(&w->state, per_worker) || md_sources_init(&w->sources, 4096)) {
         md_error("worker %d: out of memory for %u keys", w->id, per_worker);
         return -1;

@@ -215,6 +215,9 @@ static void test_syntax_details(void **state)
     memset(crs + strlen(crs), '\r', 300);
     assert_int_equal(load_ok_str(crs), 0);
     assert_string_equal(cfg.key_prefix, "cr");
+    /* A UTF-8 BOM and "key: value" (configparser style) are accepted. */
+    assert_int_equal(load_ok_str("\xEF\xBB\xBF[redis]\nmax_batch: 77\n"), 0);
+    assert_int_equal(cfg.max_batch, 77);
     /* An empty file changes nothing. */
     assert_int_equal(load_ok_str(""), 0);
     assert_int_equal(cfg.max_batch, 2048);
@@ -421,14 +424,67 @@ static void test_cli_errors(void **state)
     assert_string_equal(err, "--cpus: bad CPU range '0-' (want A-B, CPUs 0..1023)");
 }
 
+/* Sends stdout to a temp file between capture_begin and capture_end. */
+static int cap_fd = -1, cap_saved = -1;
+static char captured[16384];
+
+static void capture_begin(void)
+{
+    char path[] = "/tmp/mdcache-out-XXXXXX";
+    cap_fd = mkstemp(path);
+    assert_true(cap_fd >= 0);
+    unlink(path);
+    fflush(stdout);
+    cap_saved = dup(1);
+    dup2(cap_fd, 1);
+}
+
+static const char *capture_end(void)
+{
+    fflush(stdout);
+    dup2(cap_saved, 1);
+    close(cap_saved);
+    ssize_t n = pread(cap_fd, captured, sizeof captured - 1, 0);
+    close(cap_fd);
+    captured[n > 0 ? n : 0] = '\0';
+    return captured;
+}
+
+#ifndef MD_VERSION
+#define MD_VERSION "dev"
+#endif
+
 static void test_help_version(void **state)
 {
     (void)state;
-    assert_int_equal(LOAD("--help"), 1);
+    capture_begin();
+    int rc = LOAD("--version");
+    assert_string_equal(capture_end(), "mdcache " MD_VERSION "\n");
+    assert_int_equal(rc, 1);
+
+    capture_begin();
+    rc = LOAD("--help");
+    const char *help = capture_end();
+    assert_int_equal(rc, 1);
+    static const char *must[] = {
+        "Usage: mdcache", "--config FILE", "--redis URL", "--listen SPEC", "--cpus LIST",
+        "--log-level", "--stats-interval", "--max-keys", "--check-config", "--version", "--help",
+        "REDIS_URL", "CELERY_BROKER_URL", "REDIS_PASSWORD", "[mdcache]", "[feeds]", "[redis]",
+        "[keys]", "cpus = 0", "log_level = info", "stats_interval = 5", "max_keys = 1000000",
+        "shutdown_timeout = 5", "listen =", "udp_buffers = 256", "udp_buffer_size = 16384",
+        "ring_size = 65536", "url = redis://localhost:6379/0", "password =", "max_batch = 2048",
+        "max_inflight = 4", "connect_timeout = 2", "reconnect_min = 0.05", "reconnect_max = 2",
+        "prefix =", "price_key = price:{symbol}:latest", "price_ttl = 5",
+        "last_good_key = price:{symbol}:last_good", "last_good_interval = 1", "last_good_ttl = 0",
+        "refresh_fraction = 0.5", "source_timeout = 3"};
+    for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
+        if (!strstr(help, must[i])) fail_msg("--help lacks '%s'", must[i]);
+
+    capture_begin();
     assert_int_equal(LOAD("-h"), 1);
-    assert_int_equal(LOAD("--version"), 1);
     /* --help wins over an otherwise incomplete config (no feeds). */
     assert_int_equal(LOAD("--max-keys", "5", "--help"), 1);
+    capture_end();
 }
 
 /* ---- validation ---- */
@@ -705,26 +761,12 @@ static void test_check_config(void **state)
 {
     (void)state;
     setenv("REDIS_PASSWORD", "t0psecret", 1);
-    char out[] = "/tmp/mdcache-out-XXXXXX";
-    int fd = mkstemp(out);
-    assert_true(fd >= 0);
-    fflush(stdout);
-    int saved = dup(1);
-    dup2(fd, 1);
+    capture_begin();
     int rc = LOAD("--listen", "udp://127.0.0.1:7400", "--check-config");
-    fflush(stdout);
-    dup2(saved, 1);
-    close(saved);
+    const char *text = capture_end();
     assert_int_equal(rc, 0);
     assert_true(cfg.check_only);
     assert_string_equal(cfg.redis.pass, "t0psecret");
-
-    char text[16384];
-    ssize_t n = pread(fd, text, sizeof text - 1, 0);
-    close(fd);
-    unlink(out);
-    assert_true(n > 0);
-    text[n] = '\0';
     assert_null(strstr(text, "t0psecret"));
     assert_non_null(strstr(text, "password = ***\n"));
     assert_non_null(strstr(text, "listen = udp://127.0.0.1:7400\n"));

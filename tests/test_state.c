@@ -610,6 +610,43 @@ static void test_mark_all_dirty(void **state)
     md_state_free(&st);
 }
 
+/* After a reconnect only keys of live sources (and never-written keys) are
+ * queued: a quiet source's key must not come back with a fresh TTL. */
+static void test_mark_live_dirty(void **state)
+{
+    (void)state;
+    md_state st;
+    md_sources src;
+    md_tick t;
+    md_sym *s;
+
+    assert_int_equal(md_state_init(&st, 8), 0);
+    assert_int_equal(md_sources_init(&src, 4), 0);
+    t = quote("LIVE", D(1, 0), NA);
+    t.src_hash = 0x111;
+    assert_int_equal(apply(&st, t), MD_APPLY_OK);
+    t = quote("DEAD", D(1, 0), NA);
+    t.src_hash = 0x222;
+    assert_int_equal(apply(&st, t), MD_APPLY_OK);
+    t = quote("NEW", D(1, 0), NA);
+    t.src_hash = 0x222;
+    assert_int_equal(apply(&st, t), MD_APPLY_OK);
+    while ((s = md_state_pop_dirty(&st)) != NULL)
+        if (strcmp(s->symbol, "NEW") != 0) s->written_ns = 1 * SEC;
+    assert_true(md_sources_touch(&src, 0x111, 9 * SEC));
+    assert_true(md_sources_touch(&src, 0x222, 1 * SEC));
+    assert_int_equal(md_state_mark_live_dirty(&st, &src, 10 * SEC, 3 * SEC), 2);
+    assert_int_equal(st.dq_len, 2);
+    assert_ptr_equal(md_state_pop_dirty(&st), find(&st, "LIVE"));
+    assert_ptr_equal(md_state_pop_dirty(&st), find(&st, "NEW"));
+    /* Already queued keys are not counted or queued twice. */
+    md_state_mark_dirty(&st, find(&st, "LIVE"));
+    assert_int_equal(md_state_mark_live_dirty(&st, &src, 10 * SEC, 3 * SEC), 1);
+    assert_int_equal(st.dq_len, 2);
+    md_sources_free(&src);
+    md_state_free(&st);
+}
+
 /* Marks everything written at `when`, as the batch writer would. */
 static void write_all(md_state *st, int64_t when)
 {
@@ -946,6 +983,7 @@ int main(void)
         cmocka_unit_test(test_dirty_once_fifo),
         cmocka_unit_test(test_unchanged_not_queued),
         cmocka_unit_test(test_mark_all_dirty),
+        cmocka_unit_test(test_mark_live_dirty),
         cmocka_unit_test(test_sweep_refresh_liveness),
         cmocka_unit_test(test_sweep_budget_cursor),
         cmocka_unit_test(test_sweep_last_good),

@@ -197,6 +197,19 @@ class RedisServer:
             self.kill()  # port taken in the meantime, most likely: try another
         raise RuntimeError("redis-server did not start; log:\n" + self._log_tail())
 
+    def restart(self):
+        """Starts a fresh, empty server on the same port (after kill/stop)."""
+        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+                "--save", "", "--appendonly", "no", "--dir", self.dir,
+                "--daemonize", "no", "--logfile", self.log, "--protected-mode", "no"]
+        if self.unix:
+            args += ["--unixsocket", self.unix, "--unixsocketperm", "700"]
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if not wait_for(self._pings, 10 * SLOW):
+            raise RuntimeError("redis-server did not restart; log:\n" + self._log_tail())
+        return self
+
     def _pings(self):
         if self.proc.poll() is not None:
             return False
