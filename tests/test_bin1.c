@@ -265,7 +265,7 @@ static void test_many_per_datagram(void **state)
     uint8_t b[1400];
     capture c = {0};
     size_t n = 0;
-    char sym[8];
+    char sym[16];
     for (int i = 0; i < 20; i++) {
         snprintf(sym, sizeof sym, "S%d", i);
         size_t k = (i % 2) ? put_t(b + n, sizeof b - n, sym, (uint64_t)i) : put_q(b + n, sizeof b - n, sym);
