@@ -40,17 +40,6 @@ enum jf {
     JF_COUNT
 };
 
-static const struct {
-    const char *name;
-    size_t len;
-} jf_keys[JF_COUNT] = {
-    [JF_TYPE] = {"type", 4},         [JF_SYMBOL] = {"symbol", 6},
-    [JF_SOURCE] = {"source", 6},     [JF_BID] = {"bid", 3},
-    [JF_ASK] = {"ask", 3},           [JF_BID_SIZE] = {"bid_size", 8},
-    [JF_ASK_SIZE] = {"ask_size", 8}, [JF_PRICE] = {"price", 5},
-    [JF_SIZE] = {"size", 4},         [JF_TS] = {"ts", 2},
-    [JF_SEQ] = {"seq", 3},
-};
 
 enum jkind {
     JV_ABSENT = 0, /* key not in the line */
@@ -239,10 +228,31 @@ static int lookup_key(const char *k, size_t n, uint8_t esc)
         k = kb;
         n = (size_t)m;
     }
-    for (int f = 0; f < JF_COUNT; f++)
-        if (jf_keys[f].len == n && memcmp(jf_keys[f].name, k, n) == 0)
-            return f;
-    return -1;
+    /* Dispatch on length, then compare fixed-size: the compiler inlines
+     * each memcmp into one or two loads, where a loop over the table cost
+     * a libc call per known key and per unknown key. */
+    switch (n) {
+    case 2: return memcmp(k, "ts", 2) == 0 ? JF_TS : -1;
+    case 3:
+        if (memcmp(k, "bid", 3) == 0) return JF_BID;
+        if (memcmp(k, "ask", 3) == 0) return JF_ASK;
+        if (memcmp(k, "seq", 3) == 0) return JF_SEQ;
+        return -1;
+    case 4:
+        if (memcmp(k, "type", 4) == 0) return JF_TYPE;
+        if (memcmp(k, "size", 4) == 0) return JF_SIZE;
+        return -1;
+    case 5: return memcmp(k, "price", 5) == 0 ? JF_PRICE : -1;
+    case 6:
+        if (memcmp(k, "symbol", 6) == 0) return JF_SYMBOL;
+        if (memcmp(k, "source", 6) == 0) return JF_SOURCE;
+        return -1;
+    case 8:
+        if (memcmp(k, "bid_size", 8) == 0) return JF_BID_SIZE;
+        if (memcmp(k, "ask_size", 8) == 0) return JF_ASK_SIZE;
+        return -1;
+    default: return -1;
+    }
 }
 
 /* Scans the object on one line into vals[]. Returns -1 if ok, -2 for a
@@ -338,10 +348,10 @@ static int get_uint(const jval *v, uint64_t max, uint64_t *out, bool *given)
         char c = v->p[i];
         if (c < '0' || c > '9')
             return MD_DERR_BAD_NUMBER; /* '-', '.', 'e': negative or not an integer */
-        unsigned d = (unsigned)(c - '0');
-        if (x > (max - d) / 10)
+        /* No division per digit: overflow builtins, then the range. */
+        if (__builtin_mul_overflow(x, 10, &x) || __builtin_add_overflow(x, (uint64_t)(c - '0'), &x) ||
+            x > max)
             return MD_DERR_BAD_NUMBER;
-        x = x * 10 + d;
     }
     *out = x;
     *given = true;

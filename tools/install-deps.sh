@@ -4,7 +4,7 @@
 # `apt-get update`, no sudo prompt) and gets one line of output.
 set -u
 
-PKGS=(gcc make pkg-config clang
+PKGS=(gcc make pkg-config clang libclang-rt-14-dev
       libhiredis-dev liburing-dev libssl-dev libxxhash-dev libcmocka-dev libinih-dev
       redis-server redis-tools openssl python3 valgrind)
 
