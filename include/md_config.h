@@ -105,6 +105,11 @@ int md_redis_url_parse(const char *url, md_redis_url *out, char *err, size_t err
 int md_listen_parse(const char *spec, md_listen_spec *out, char *err, size_t errlen);
 int md_cpus_parse(const char *list, int *cpus, int max, int *n, char *err, size_t errlen);
 
+/* Writes a message into err (if any) and returns -1: the error path of
+ * every parser above. */
+int md_config_errf(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /* A copy of url with any password replaced by "***", for logs. */
 void md_redis_url_redact(const char *url, char *out, size_t cap);
 

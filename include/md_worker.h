@@ -98,4 +98,7 @@ void md_runtime_stats(md_runtime *rt, md_stats *sum);
 
 int64_t md_now_ns(void);
 
+/* A free SQE on the worker's ring, submitting first if the queue is full. */
+struct io_uring_sqe *md_worker_sqe(md_worker *w);
+
 #endif

@@ -162,17 +162,6 @@ static const key_def keys[NKEYS] = {
 
 static const char *const sections[] = {"mdcache", "feeds", "redis", "keys"};
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
-                                                      ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static uint32_t *u32_at(md_config *c, const key_def *k) { return (uint32_t *)((char *)c + k->off); }
 static const uint32_t *cu32_at(const md_config *c, const key_def *k)
@@ -290,7 +279,7 @@ static int set_key(md_config *cfg, const key_def *k, const char *v, char *why, s
         unsigned long long u;
         range_text(k, range, sizeof range);
         if (!parse_u64(v, &u) || u > UINT32_MAX || !num_in_range(k, (double)u))
-            return fail(why, whylen, "expected %s, got '%.64s'", range, v);
+            return md_config_errf(why, whylen, "expected %s, got '%.64s'", range, v);
         *u32_at(cfg, k) = (uint32_t)u;
         return 0;
     }
@@ -299,7 +288,7 @@ static int set_key(md_config *cfg, const key_def *k, const char *v, char *why, s
         double d;
         range_text(k, range, sizeof range);
         if (!parse_decimal(v, &d) || !num_in_range(k, d))
-            return fail(why, whylen, "expected %s, got '%.64s'", range, v);
+            return md_config_errf(why, whylen, "expected %s, got '%.64s'", range, v);
         *dbl_at(cfg, k) = d;
         return 0;
     }
@@ -307,13 +296,13 @@ static int set_key(md_config *cfg, const key_def *k, const char *v, char *why, s
     case K_TEMPLATE: {
         size_t len = strlen(v);
         if (len >= k->size)
-            return fail(why, whylen, "too long (%zu bytes, max %zu)", len, k->size - 1);
+            return md_config_errf(why, whylen, "too long (%zu bytes, max %zu)", len, k->size - 1);
         for (const char *p = v; *p; p++)
             if ((unsigned char)*p < 0x20 || *p == 0x7f)
-                return fail(why, whylen, "control character in value");
+                return md_config_errf(why, whylen, "control character in value");
         if (k->kind == K_TEMPLATE && !(len == 0 && (k->flags & F_EMPTY_OK)) &&
             count_symbol(v) != 1)
-            return fail(why, whylen, "must contain {symbol} exactly once%s, got '%.64s'",
+            return md_config_errf(why, whylen, "must contain {symbol} exactly once%s, got '%.64s'",
                         k->flags & F_EMPTY_OK ? " (or be empty)" : "", v);
         memcpy(str_at(cfg, k), v, len + 1);
         return 0;
@@ -328,7 +317,7 @@ static int set_key(md_config *cfg, const key_def *k, const char *v, char *why, s
             cfg->log_level = MD_LOG_WARN;
             return 0;
         }
-        return fail(why, whylen, "expected error, warn, info or debug, got '%.64s'", v);
+        return md_config_errf(why, whylen, "expected error, warn, info or debug, got '%.64s'", v);
     case K_CPUS: {
         int n;
         if (md_cpus_parse(v, cfg->cpus, MD_MAX_WORKERS, &n, why, whylen) < 0) return -1;
@@ -336,7 +325,7 @@ static int set_key(md_config *cfg, const key_def *k, const char *v, char *why, s
         return 0;
     }
     default: /* K_LISTEN, K_URL, K_PASSWORD: handled by the callers */
-        return fail(why, whylen, "internal: not a scalar key");
+        return md_config_errf(why, whylen, "internal: not a scalar key");
     }
 }
 
@@ -584,17 +573,17 @@ static int load_text(md_config *cfg, const char *text, size_t len, const char *n
      * where our handler returned 0. Ours carry a reason; a line of inih's
      * that comes first is a syntax error. */
     if (rc > 0 && (!c->err_line || rc < c->err_line))
-        return fail(err, errlen, "%s:%d: syntax error (expected [section] or key = value)", name,
+        return md_config_errf(err, errlen, "%s:%d: syntax error (expected [section] or key = value)", name,
                     rc);
-    if (c->err_line) return fail(err, errlen, "%s:%d: %s", name, c->err_line, c->why);
-    if (rc < 0) return fail(err, errlen, "%s: cannot parse (out of memory)", name);
+    if (c->err_line) return md_config_errf(err, errlen, "%s:%d: %s", name, c->err_line, c->why);
+    if (rc < 0) return md_config_errf(err, errlen, "%s: cannot parse (out of memory)", name);
     return 0;
 }
 
 static int read_file(const char *path, char **out, size_t *outlen, char *err, size_t errlen)
 {
     FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+    if (!f) return md_config_errf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
     size_t cap = 4096, len = 0;
     char *buf = malloc(cap);
     if (!buf) goto oom;
@@ -603,7 +592,7 @@ static int read_file(const char *path, char **out, size_t *outlen, char *err, si
             if (cap >= MD_CONFIG_MAX_BYTES) {
                 free(buf);
                 fclose(f);
-                return fail(err, errlen, "%s: too large for a config file (max %d bytes)", path,
+                return md_config_errf(err, errlen, "%s: too large for a config file (max %d bytes)", path,
                             MD_CONFIG_MAX_BYTES);
             }
             char *nb = realloc(buf, cap * 2);
@@ -619,7 +608,7 @@ static int read_file(const char *path, char **out, size_t *outlen, char *err, si
         int e = errno;
         free(buf);
         fclose(f);
-        return fail(err, errlen, "%s: cannot read: %s", path, strerror(e));
+        return md_config_errf(err, errlen, "%s: cannot read: %s", path, strerror(e));
     }
     fclose(f);
     *out = buf;
@@ -628,7 +617,7 @@ static int read_file(const char *path, char **out, size_t *outlen, char *err, si
 oom:
     free(buf);
     fclose(f);
-    return fail(err, errlen, "%s: out of memory", path);
+    return md_config_errf(err, errlen, "%s: out of memory", path);
 }
 
 /* For the standalone loaders: a file's url replaces cfg's, and its
@@ -662,7 +651,7 @@ static int load_file_ctx(md_config *cfg, const char *path, file_ctx *c, char *er
     char *buf = NULL;
     size_t len = 0;
     if (strlen(path) >= sizeof cfg->config_path)
-        return fail(err, errlen, "%s: config file path too long (max %zu bytes)", path,
+        return md_config_errf(err, errlen, "%s: config file path too long (max %zu bytes)", path,
                     sizeof cfg->config_path - 1);
     if (read_file(path, &buf, &len, err, errlen) < 0) return -1;
     int rc = load_text(cfg, buf, len, path, c, err, errlen);
@@ -717,20 +706,20 @@ void md_config_defaults(md_config *cfg)
 static int validate(const md_config *cfg, const char *cpus_where, char *err, size_t errlen)
 {
     char range[160], val[64];
-    if (cfg->nlisten < 1) return fail(err, errlen, "no feeds: give --listen SPEC or [feeds] listen");
+    if (cfg->nlisten < 1) return md_config_errf(err, errlen, "no feeds: give --listen SPEC or [feeds] listen");
     if (cfg->nlisten > MD_MAX_LISTEN)
-        return fail(err, errlen, "[feeds] listen: too many listen specs (max %d)", MD_MAX_LISTEN);
+        return md_config_errf(err, errlen, "[feeds] listen: too many listen specs (max %d)", MD_MAX_LISTEN);
     if (cfg->ncpus < 1 || cfg->ncpus > MD_MAX_WORKERS)
-        return fail(err, errlen, "%s: need 1..%d CPUs", cpus_where, MD_MAX_WORKERS);
+        return md_config_errf(err, errlen, "%s: need 1..%d CPUs", cpus_where, MD_MAX_WORKERS);
     long nconf = sysconf(_SC_NPROCESSORS_CONF);
     for (int i = 0; i < cfg->ncpus; i++) {
         int cpu = cfg->cpus[i];
         if (cpu < 0 || (nconf > 0 && cpu >= nconf))
-            return fail(err, errlen, "%s: CPU %d does not exist (this machine has CPUs 0..%ld)",
+            return md_config_errf(err, errlen, "%s: CPU %d does not exist (this machine has CPUs 0..%ld)",
                         cpus_where, cpu, nconf - 1);
         for (int j = 0; j < i; j++)
             if (cfg->cpus[j] == cpu)
-                return fail(err, errlen, "%s: CPU %d listed twice", cpus_where, cpu);
+                return md_config_errf(err, errlen, "%s: CPU %d listed twice", cpus_where, cpu);
     }
     for (int id = 0; id < NKEYS; id++) {
         const key_def *k = &keys[id];
@@ -741,20 +730,20 @@ static int validate(const md_config *cfg, const char *cpus_where, char *err, siz
         if (!num_in_range(k, v)) {
             range_text(k, range, sizeof range);
             fmt_key(cfg, k, val, sizeof val);
-            return fail(err, errlen, "[%s] %s: expected %s, got '%s'", k->section, k->name, range,
+            return md_config_errf(err, errlen, "[%s] %s: expected %s, got '%s'", k->section, k->name, range,
                         val);
         }
     }
     if (count_symbol(cfg->price_key) != 1)
-        return fail(err, errlen, "[keys] price_key: must contain {symbol} exactly once");
+        return md_config_errf(err, errlen, "[keys] price_key: must contain {symbol} exactly once");
     if (cfg->last_good_key[0] && count_symbol(cfg->last_good_key) != 1)
-        return fail(err, errlen,
+        return md_config_errf(err, errlen,
                     "[keys] last_good_key: must contain {symbol} exactly once (or be empty)");
     if (cfg->reconnect_min_s > cfg->reconnect_max_s) {
         char a[32], b[32];
         fmt_seconds(cfg->reconnect_min_s, a, sizeof a);
         fmt_seconds(cfg->reconnect_max_s, b, sizeof b);
-        return fail(err, errlen, "[redis] reconnect_min (%s) is larger than reconnect_max (%s)", a,
+        return md_config_errf(err, errlen, "[redis] reconnect_min (%s) is larger than reconnect_max (%s)", a,
                     b);
     }
     return 0;
@@ -939,32 +928,32 @@ int md_config_load(md_config *cfg, int argc, char **argv, char *err, size_t errl
             break;
         case OPT_LISTEN:
             if (ncli_listen >= MD_MAX_LISTEN)
-                return fail(err, errlen, "--listen: too many listen specs (max %d)",
+                return md_config_errf(err, errlen, "--listen: too many listen specs (max %d)",
                             MD_MAX_LISTEN);
             cli_listen[ncli_listen++] = optarg;
             break;
         case ':':
-            return fail(err, errlen, "option %s needs an argument (see --help)",
+            return md_config_errf(err, errlen, "option %s needs an argument (see --help)",
                         opt_name(optopt, name, sizeof name));
         case '?':
             if (optopt == 0 || optopt == '?')
-                return fail(err, errlen, "unknown option '%.64s' (see --help)", argv[optind - 1]);
+                return md_config_errf(err, errlen, "unknown option '%.64s' (see --help)", argv[optind - 1]);
             /* glibc sets optopt to a long option's val when it was given
              * "=value" but takes none. */
             for (const struct option *o = long_opts; o->name; o++)
                 if (o->val == optopt)
-                    return fail(err, errlen, "option --%s takes no argument (see --help)",
+                    return md_config_errf(err, errlen, "option --%s takes no argument (see --help)",
                                 o->name);
             if (optopt > 0x20 && optopt < 0x7f)
-                return fail(err, errlen, "unknown option '-%c' (see --help)", optopt);
-            return fail(err, errlen, "unknown option (see --help)");
+                return md_config_errf(err, errlen, "unknown option '-%c' (see --help)", optopt);
+            return md_config_errf(err, errlen, "unknown option (see --help)");
         default:
             if (ch >= OPT_KEY && ch < OPT_KEY + NKEYS) cli[ch - OPT_KEY] = optarg;
             break;
         }
     }
     if (argc > 0 && optind < argc)
-        return fail(err, errlen, "unexpected argument '%.64s' (see --help)", argv[optind]);
+        return md_config_errf(err, errlen, "unexpected argument '%.64s' (see --help)", argv[optind]);
     if (help) {
         usage(stdout);
         return 1;
@@ -978,11 +967,11 @@ int md_config_load(md_config *cfg, int argc, char **argv, char *err, size_t errl
 
     for (int id = 0; id < NKEYS; id++)
         if (cli[id] && set_key(cfg, &keys[id], cli[id], why, sizeof why) < 0)
-            return fail(err, errlen, "--%s: %s", keys[id].opt, why);
+            return md_config_errf(err, errlen, "--%s: %s", keys[id].opt, why);
     if (ncli_listen) {
         for (int i = 0; i < ncli_listen; i++)
             if (md_listen_parse(cli_listen[i], &cfg->listen[i], why, sizeof why) < 0)
-                return fail(err, errlen, "--listen: %s", why);
+                return md_config_errf(err, errlen, "--listen: %s", why);
         cfg->nlisten = ncli_listen;
     }
 
@@ -1011,10 +1000,10 @@ int md_config_load(md_config *cfg, int argc, char **argv, char *err, size_t errl
         snprintf(where, sizeof where, "default Redis URL");
     }
     if (strlen(url) >= sizeof cfg->redis_url)
-        return fail(err, errlen, "%s: URL too long (max %zu bytes)", where,
+        return md_config_errf(err, errlen, "%s: URL too long (max %zu bytes)", where,
                     sizeof cfg->redis_url - 1);
     if (md_redis_url_parse(url, &cfg->redis, why, sizeof why) < 0)
-        return fail(err, errlen, "%s: %s", where, why);
+        return md_config_errf(err, errlen, "%s: %s", where, why);
     strcpy(cfg->redis_url, url);
     cfg->redis_url_from = from;
     if (cfg->redis.pass[0] == '\0') {
@@ -1022,7 +1011,7 @@ int md_config_load(md_config *cfg, int argc, char **argv, char *err, size_t errl
             strcpy(cfg->redis.pass, fc.password);
         } else if ((env = getenv("REDIS_PASSWORD")) && *env) {
             if (strlen(env) >= sizeof cfg->redis.pass)
-                return fail(err, errlen, "REDIS_PASSWORD: too long (max %zu bytes)",
+                return md_config_errf(err, errlen, "REDIS_PASSWORD: too long (max %zu bytes)",
                             sizeof cfg->redis.pass - 1);
             strcpy(cfg->redis.pass, env);
         }

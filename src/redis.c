@@ -211,13 +211,18 @@ static void fail(md_redis *r, int64_t now)
     if (!r->send_busy && !r->recv_busy && !r->connect_busy) finish_close(r, now);
 }
 
+/* Completions that arrive while closing only count down the pending
+ * operations; the last one closes the socket. True if closing. */
+static bool absorb_if_closing(md_redis *r, int64_t now)
+{
+    if (r->state != MD_REDIS_CLOSING) return false;
+    if (!r->send_busy && !r->recv_busy && !r->connect_busy) finish_close(r, now);
+    return true;
+}
+
 static void arm_recv(md_redis *r)
 {
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->w->ring);
-    if (!sqe) {
-        io_uring_submit(&r->w->ring);
-        sqe = io_uring_get_sqe(&r->w->ring);
-    }
+    struct io_uring_sqe *sqe = md_worker_sqe(r->w);
     io_uring_prep_recv(sqe, r->fd, r->rbuf, r->rcap, 0);
     io_uring_sqe_set_data64(sqe, md_ud(MD_OP_REDIS_RECV, 0, r->gen));
     r->recv_busy = 1;
@@ -225,11 +230,7 @@ static void arm_recv(md_redis *r)
 
 static void submit_send(md_redis *r)
 {
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->w->ring);
-    if (!sqe) {
-        io_uring_submit(&r->w->ring);
-        sqe = io_uring_get_sqe(&r->w->ring);
-    }
+    struct io_uring_sqe *sqe = md_worker_sqe(r->w);
     io_uring_prep_send(sqe, r->fd, r->wbuf + r->woff, r->wlen - r->woff, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(sqe, md_ud(MD_OP_REDIS_SEND, 0, r->gen));
     r->send_busy = 1;
@@ -289,10 +290,7 @@ void md_redis_on_connect(md_redis *r, uint32_t gen, int res, int64_t now)
 {
     if (gen != r->gen) return;
     r->connect_busy = 0;
-    if (r->state == MD_REDIS_CLOSING) {
-        if (!r->send_busy && !r->recv_busy) finish_close(r, now);
-        return;
-    }
+    if (absorb_if_closing(r, now)) return;
     if (res < 0) {
         MD_LOG_RL(MD_LOG_WARN, 1, "worker %d: redis %s: connect: %s", r->w->id,
                   r->target->display, res == -ECANCELED ? "timed out" : strerror(-res));
@@ -342,10 +340,7 @@ void md_redis_on_send(md_redis *r, uint32_t gen, int res, int64_t now)
 {
     if (gen != r->gen) return;
     r->send_busy = 0;
-    if (r->state == MD_REDIS_CLOSING) {
-        if (!r->recv_busy && !r->connect_busy) finish_close(r, now);
-        return;
-    }
+    if (absorb_if_closing(r, now)) return;
     if (res < 0) {
         MD_LOG_RL(MD_LOG_WARN, 1, "worker %d: redis %s: send: %s", r->w->id, r->target->display,
                   strerror(-res));
@@ -401,10 +396,7 @@ void md_redis_on_recv(md_redis *r, uint32_t gen, int res, int64_t now)
 {
     if (gen != r->gen) return;
     r->recv_busy = 0;
-    if (r->state == MD_REDIS_CLOSING) {
-        if (!r->send_busy && !r->connect_busy) finish_close(r, now);
-        return;
-    }
+    if (absorb_if_closing(r, now)) return;
     if (res <= 0) {
         MD_LOG_RL(MD_LOG_WARN, 1, "worker %d: redis %s: %s", r->w->id, r->target->display,
                   res == 0 ? "connection closed by server" : strerror(-res));
@@ -483,7 +475,7 @@ void md_redis_poll(md_redis *r, int64_t now)
             start_batch(r, now);
         break;
     case MD_REDIS_CLOSING:
-        if (!r->send_busy && !r->recv_busy && !r->connect_busy) finish_close(r, now);
+        absorb_if_closing(r, now);
         break;
     default: break;
     }

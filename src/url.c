@@ -24,8 +24,7 @@
  * would fail only at bind/connect time, far from the config that caused it. */
 #define MD_SUN_PATH_MAX 107
 
-__attribute__((format(printf, 3, 4))) static int fail(char *err, size_t errlen, const char *fmt,
-                                                      ...)
+int md_config_errf(char *err, size_t errlen, const char *fmt, ...)
 {
     if (err && errlen) {
         va_list ap;
@@ -74,14 +73,14 @@ static int pct_decode(const char *s, size_t len, char *out, size_t cap, const ch
     for (size_t i = 0; i < len; i++) {
         char c = s[i];
         if (c == '%') {
-            if (i + 2 >= len) return fail(err, errlen, "bad %%-escape in the %s", what);
+            if (i + 2 >= len) return md_config_errf(err, errlen, "bad %%-escape in the %s", what);
             int h = hexval(s[i + 1]), l = hexval(s[i + 2]);
-            if (h < 0 || l < 0) return fail(err, errlen, "bad %%-escape in the %s", what);
+            if (h < 0 || l < 0) return md_config_errf(err, errlen, "bad %%-escape in the %s", what);
             c = (char)(h * 16 + l);
-            if (c == '\0') return fail(err, errlen, "%%00 is not allowed in the %s", what);
+            if (c == '\0') return md_config_errf(err, errlen, "%%00 is not allowed in the %s", what);
             i += 2;
         }
-        if (o + 1 >= cap) return fail(err, errlen, "%s too long (max %zu bytes)", what, cap - 1);
+        if (o + 1 >= cap) return md_config_errf(err, errlen, "%s too long (max %zu bytes)", what, cap - 1);
         out[o++] = c;
     }
     out[o] = '\0';
@@ -98,44 +97,44 @@ static int parse_hostport(const char *s, size_t len, char *host, size_t hostcap,
     *has_port = false;
     if (len > 0 && s[0] == '[') {
         const char *rb = memchr(s, ']', len);
-        if (!rb) return fail(err, errlen, "missing ']' after IPv6 address");
+        if (!rb) return md_config_errf(err, errlen, "missing ']' after IPv6 address");
         h = s + 1;
         hlen = (size_t)(rb - h);
-        if (hlen == 0) return fail(err, errlen, "empty IPv6 address in []");
+        if (hlen == 0) return md_config_errf(err, errlen, "empty IPv6 address in []");
         bool colon = false;
         for (i = 0; i < hlen; i++) {
             char c = h[i];
             if (c == ':') colon = true;
             else if (!is_alnum(c) && c != '.' && c != '%' && c != '-' && c != '_')
-                return fail(err, errlen, "bad character in IPv6 address");
+                return md_config_errf(err, errlen, "bad character in IPv6 address");
         }
-        if (!colon) return fail(err, errlen, "not an IPv6 address inside []");
+        if (!colon) return md_config_errf(err, errlen, "not an IPv6 address inside []");
         i = (size_t)(rb - s) + 1;
-        if (i < len && s[i] != ':') return fail(err, errlen, "unexpected text after ']'");
+        if (i < len && s[i] != ':') return md_config_errf(err, errlen, "unexpected text after ']'");
     } else {
         h = s;
         const char *colon = memchr(s, ':', len);
         hlen = colon ? (size_t)(colon - s) : len;
         if (colon && memchr(colon + 1, ':', len - hlen - 1))
-            return fail(err, errlen, "IPv6 addresses need brackets, e.g. [::1]:6379");
-        if (hlen == 0) return fail(err, errlen, "missing host");
+            return md_config_errf(err, errlen, "IPv6 addresses need brackets, e.g. [::1]:6379");
+        if (hlen == 0) return md_config_errf(err, errlen, "missing host");
         for (i = 0; i < hlen; i++) {
             char c = h[i];
             if (!is_alnum(c) && c != '.' && c != '-' && c != '_')
-                return fail(err, errlen, "bad character in host name");
+                return md_config_errf(err, errlen, "bad character in host name");
         }
         i = hlen;
     }
-    if (hlen >= hostcap) return fail(err, errlen, "host name too long (max %zu bytes)", hostcap - 1);
+    if (hlen >= hostcap) return md_config_errf(err, errlen, "host name too long (max %zu bytes)", hostcap - 1);
     memcpy(host, h, hlen);
     host[hlen] = '\0';
     if (i < len) { /* s[i] == ':' */
         unsigned long p;
         const char *ps = s + i + 1;
         size_t plen = len - i - 1;
-        if (plen == 0) return fail(err, errlen, "missing port after ':'");
+        if (plen == 0) return md_config_errf(err, errlen, "missing port after ':'");
         if (!parse_uint(ps, plen, 65535, &p) || p == 0)
-            return fail(err, errlen, "bad port '%.*s' (want 1..65535)", (int)(plen > 16 ? 16 : plen),
+            return md_config_errf(err, errlen, "bad port '%.*s' (want 1..65535)", (int)(plen > 16 ? 16 : plen),
                         ps);
         *port = (uint16_t)p;
         *has_port = true;
@@ -152,9 +151,9 @@ static int parse_redis_query(const char *q, size_t len, int *db, bool *has_db, c
         size_t plen = amp ? (size_t)(amp - q) : len;
         unsigned long v;
         if (plen >= 3 && memcmp(q, "db=", 3) == 0) {
-            if (*has_db) return fail(err, errlen, "database given twice");
+            if (*has_db) return md_config_errf(err, errlen, "database given twice");
             if (!parse_uint(q + 3, plen - 3, MD_URL_DB_MAX, &v))
-                return fail(err, errlen, "bad database number (want 0..%d)", MD_URL_DB_MAX);
+                return md_config_errf(err, errlen, "bad database number (want 0..%d)", MD_URL_DB_MAX);
             *db = (int)v;
             *has_db = true;
         } else {
@@ -164,14 +163,14 @@ static int parse_redis_query(const char *q, size_t len, int *db, bool *has_db, c
             for (size_t i = 0; safe && i < nlen; i++)
                 safe = is_alnum(q[i]) || q[i] == '_' || q[i] == '-';
             if (safe)
-                return fail(err, errlen, "unsupported query parameter '%.*s' (only db=N)", (int)nlen,
+                return md_config_errf(err, errlen, "unsupported query parameter '%.*s' (only db=N)", (int)nlen,
                             q);
-            return fail(err, errlen, "unsupported query parameter (only db=N)");
+            return md_config_errf(err, errlen, "unsupported query parameter (only db=N)");
         }
         if (!amp) break;
         len -= plen + 1;
         q = amp + 1;
-        if (len == 0) return fail(err, errlen, "empty query parameter");
+        if (len == 0) return md_config_errf(err, errlen, "empty query parameter");
     }
     return 0;
 }
@@ -194,7 +193,7 @@ int md_redis_url_parse(const char *url, md_redis_url *out, char *err, size_t err
     memset(&u, 0, sizeof u);
     u.port = 6379;
 
-    if (!url || !*url) return fail(err, errlen, "empty Redis URL");
+    if (!url || !*url) return md_config_errf(err, errlen, "empty Redis URL");
     if (strncasecmp(url, "redis://", 8) == 0) {
         u.kind = MD_REDIS_TCP;
         rest = url + 8;
@@ -211,10 +210,10 @@ int md_redis_url_parse(const char *url, md_redis_url *out, char *err, size_t err
         for (size_t i = 0; safe && i < slen; i++)
             safe = is_alnum(url[i]) || url[i] == '+' || url[i] == '-' || url[i] == '.';
         if (safe)
-            return fail(err, errlen,
+            return md_config_errf(err, errlen,
                         "unsupported scheme '%.*s' (want redis://, rediss:// or unix://)",
                         (int)slen, url);
-        return fail(err, errlen,
+        return md_config_errf(err, errlen,
                     "not a Redis URL (want redis://[user[:pass]@]host[:port][/db], rediss://... "
                     "or unix:///path.sock[?db=N])");
     }
@@ -232,7 +231,7 @@ int md_redis_url_parse(const char *url, md_redis_url *out, char *err, size_t err
                     break;
                 }
             if (!at)
-                return fail(err, errlen, "unix socket URL needs an absolute path: unix:///path.sock");
+                return md_config_errf(err, errlen, "unix socket URL needs an absolute path: unix:///path.sock");
             if (parse_userinfo(rest, (size_t)(at - rest), &u, err, errlen) < 0) return -1;
             rest = at + 1;
             len = strlen(rest);
@@ -240,9 +239,9 @@ int md_redis_url_parse(const char *url, md_redis_url *out, char *err, size_t err
         const char *q = memchr(rest, '?', len);
         size_t plen = q ? (size_t)(q - rest) : len;
         if (plen <= 1)
-            return fail(err, errlen, "unix socket URL needs an absolute path: unix:///path.sock");
+            return md_config_errf(err, errlen, "unix socket URL needs an absolute path: unix:///path.sock");
         if (plen > MD_SUN_PATH_MAX)
-            return fail(err, errlen, "unix socket path too long (max %d bytes)", MD_SUN_PATH_MAX);
+            return md_config_errf(err, errlen, "unix socket path too long (max %d bytes)", MD_SUN_PATH_MAX);
         memcpy(u.path, rest, plen);
         u.path[plen] = '\0';
         if (q && parse_redis_query(q + 1, len - plen - 1, &u.db, &has_db, err, errlen) < 0)
@@ -261,7 +260,7 @@ int md_redis_url_parse(const char *url, md_redis_url *out, char *err, size_t err
     }
     size_t hlen = strcspn(rest, "/?");
     bool has_port;
-    if (hlen == 0) return fail(err, errlen, "missing host");
+    if (hlen == 0) return md_config_errf(err, errlen, "missing host");
     if (parse_hostport(rest, hlen, u.host, sizeof u.host, &u.port, &has_port, err, errlen) < 0)
         return -1;
     const char *p = rest + hlen;
@@ -271,7 +270,7 @@ int md_redis_url_parse(const char *url, md_redis_url *out, char *err, size_t err
         unsigned long v;
         if (dlen > 0) {
             if (!parse_uint(p, dlen, MD_URL_DB_MAX, &v))
-                return fail(err, errlen, "bad database number after '/' (want 0..%d)",
+                return md_config_errf(err, errlen, "bad database number after '/' (want 0..%d)",
                             MD_URL_DB_MAX);
             u.db = (int)v;
             has_db = true;
@@ -335,9 +334,9 @@ int md_listen_parse(const char *spec, md_listen_spec *out, char *err, size_t err
     const char *rest;
     memset(&s, 0, sizeof s);
 
-    if (!spec || !*spec) return fail(err, errlen, "empty listen spec");
+    if (!spec || !*spec) return md_config_errf(err, errlen, "empty listen spec");
     if (strlen(spec) >= sizeof s.spec)
-        return fail(err, errlen, "listen spec too long (max %zu bytes)", sizeof s.spec - 1);
+        return md_config_errf(err, errlen, "listen spec too long (max %zu bytes)", sizeof s.spec - 1);
     strcpy(s.spec, spec);
 
     if (strncasecmp(spec, "udp://", 6) == 0) {
@@ -357,7 +356,7 @@ int md_listen_parse(const char *spec, md_listen_spec *out, char *err, size_t err
         s.format = MD_FMT_JSONL;
         rest = spec + 7;
     } else {
-        return fail(err, errlen,
+        return md_config_errf(err, errlen,
                     "unknown listen spec '%.64s' (want udp://HOST:PORT, tcp://HOST:PORT, "
                     "unix:///PATH or file://PATH, each with optional ?format=bin1|jsonl|binance)",
                     spec);
@@ -371,17 +370,17 @@ int md_listen_parse(const char *spec, md_listen_spec *out, char *err, size_t err
         for (;;) {
             const char *amp = memchr(q, '&', qlen);
             size_t plen = amp ? (size_t)(amp - q) : qlen;
-            if (plen == 0) return fail(err, errlen, "empty query parameter in listen spec");
+            if (plen == 0) return md_config_errf(err, errlen, "empty query parameter in listen spec");
             if (plen >= 7 && memcmp(q, "format=", 7) == 0) {
-                if (has_format) return fail(err, errlen, "format given twice");
+                if (has_format) return md_config_errf(err, errlen, "format given twice");
                 if (parse_format(q + 7, plen - 7, &s.format) < 0)
-                    return fail(err, errlen, "unknown format '%.*s' (want bin1, jsonl or binance)",
+                    return md_config_errf(err, errlen, "unknown format '%.*s' (want bin1, jsonl or binance)",
                                 (int)(plen - 7 > 32 ? 32 : plen - 7), q + 7);
                 has_format = true;
             } else {
                 const char *eq = memchr(q, '=', plen);
                 size_t nlen = eq ? (size_t)(eq - q) : plen;
-                return fail(err, errlen, "unknown query parameter '%.*s' (only format=)",
+                return md_config_errf(err, errlen, "unknown query parameter '%.*s' (only format=)",
                             (int)(nlen > 32 ? 32 : nlen), q);
             }
             if (!amp) break;
@@ -394,22 +393,22 @@ int md_listen_parse(const char *spec, md_listen_spec *out, char *err, size_t err
     switch (s.kind) {
     case MD_LISTEN_UDP:
     case MD_LISTEN_TCP:
-        if (blen == 0) return fail(err, errlen, "missing HOST:PORT");
+        if (blen == 0) return md_config_errf(err, errlen, "missing HOST:PORT");
         if (parse_hostport(rest, blen, s.host, sizeof s.host, &s.port, &has_port, err, errlen) < 0)
             return -1;
-        if (!has_port) return fail(err, errlen, "missing port (HOST:PORT, port 1..65535)");
+        if (!has_port) return md_config_errf(err, errlen, "missing port (HOST:PORT, port 1..65535)");
         break;
     case MD_LISTEN_UNIX:
         if (blen == 0 || rest[0] != '/')
-            return fail(err, errlen, "unix listen spec needs an absolute path: unix:///path.sock");
+            return md_config_errf(err, errlen, "unix listen spec needs an absolute path: unix:///path.sock");
         if (blen > MD_SUN_PATH_MAX)
-            return fail(err, errlen, "unix socket path too long (max %d bytes)", MD_SUN_PATH_MAX);
+            return md_config_errf(err, errlen, "unix socket path too long (max %d bytes)", MD_SUN_PATH_MAX);
         memcpy(s.path, rest, blen);
         break;
     case MD_LISTEN_FILE:
-        if (blen == 0) return fail(err, errlen, "missing path after file://");
+        if (blen == 0) return md_config_errf(err, errlen, "missing path after file://");
         if (blen >= sizeof s.path)
-            return fail(err, errlen, "file path too long (max %zu bytes)", sizeof s.path - 1);
+            return md_config_errf(err, errlen, "file path too long (max %zu bytes)", sizeof s.path - 1);
         memcpy(s.path, rest, blen);
         break;
     }
@@ -425,7 +424,7 @@ int md_cpus_parse(const char *list, int *cpus, int max, int *n, char *err, size_
     unsigned char seen[MD_CPU_MAX + 1];
     int count = 0;
     if (max > MD_CPU_MAX + 1) max = MD_CPU_MAX + 1;
-    if (!list) return fail(err, errlen, "empty CPU list");
+    if (!list) return md_config_errf(err, errlen, "empty CPU list");
     memset(seen, 0, sizeof seen);
 
     const char *p = list;
@@ -437,27 +436,27 @@ int md_cpus_parse(const char *list, int *cpus, int max, int *n, char *err, size_
         size_t len = (size_t)(e - s);
         int shown = (int)(len > 32 ? 32 : len);
         if (len == 0) {
-            if (p == list && p[ilen] == '\0') return fail(err, errlen, "empty CPU list");
-            return fail(err, errlen, "empty item in CPU list");
+            if (p == list && p[ilen] == '\0') return md_config_errf(err, errlen, "empty CPU list");
+            return md_config_errf(err, errlen, "empty item in CPU list");
         }
         const char *dash = memchr(s, '-', len);
         unsigned long a, b;
         if (dash) {
             if (!parse_uint(s, (size_t)(dash - s), MD_CPU_MAX, &a) ||
                 !parse_uint(dash + 1, (size_t)(e - dash - 1), MD_CPU_MAX, &b))
-                return fail(err, errlen, "bad CPU range '%.*s' (want A-B, CPUs 0..%d)", shown, s,
+                return md_config_errf(err, errlen, "bad CPU range '%.*s' (want A-B, CPUs 0..%d)", shown, s,
                             MD_CPU_MAX);
             if (a > b)
-                return fail(err, errlen, "bad CPU range '%.*s' (start above end)", shown, s);
+                return md_config_errf(err, errlen, "bad CPU range '%.*s' (start above end)", shown, s);
         } else {
             if (!parse_uint(s, len, MD_CPU_MAX, &a))
-                return fail(err, errlen, "bad CPU '%.*s' (want a number 0..%d or a range A-B)",
+                return md_config_errf(err, errlen, "bad CPU '%.*s' (want a number 0..%d or a range A-B)",
                             shown, s, MD_CPU_MAX);
             b = a;
         }
         for (unsigned long c = a; c <= b; c++) {
-            if (seen[c]) return fail(err, errlen, "CPU %lu listed twice", c);
-            if (count >= max) return fail(err, errlen, "too many CPUs (max %d)", max);
+            if (seen[c]) return md_config_errf(err, errlen, "CPU %lu listed twice", c);
+            if (count >= max) return md_config_errf(err, errlen, "too many CPUs (max %d)", max);
             seen[c] = 1;
             tmp[count++] = (int)c;
         }

@@ -69,7 +69,7 @@ int64_t md_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
 }
 
-static struct io_uring_sqe *get_sqe(md_worker *w)
+struct io_uring_sqe *md_worker_sqe(md_worker *w)
 {
     struct io_uring_sqe *sqe = io_uring_get_sqe(&w->ring);
     if (!sqe) {
@@ -132,7 +132,7 @@ static void push_to(md_worker *w, int to, const md_tick *t)
         /* The owner is behind. Wake it, and drain our own inbound rings so
          * that two workers pushing to each other cannot deadlock. */
         if (atomic_exchange(&rt->workers[to].sleeping, 0)) {
-            struct io_uring_sqe *sqe = get_sqe(w);
+            struct io_uring_sqe *sqe = md_worker_sqe(w);
             io_uring_prep_msg_ring(sqe, rt->workers[to].ring_fd, 0, md_ud(MD_OP_WAKE, 0, 0), 0);
             io_uring_sqe_set_data64(sqe, md_ud(MD_OP_IGNORE, 0, 0));
             io_uring_submit(&w->ring);
@@ -271,7 +271,7 @@ static md_stream *stream_alloc(md_worker *w, const md_listener *l, int fd)
 
 static void arm_stream_recv(md_worker *w, md_stream *s)
 {
-    struct io_uring_sqe *sqe = get_sqe(w);
+    struct io_uring_sqe *sqe = md_worker_sqe(w);
     io_uring_prep_recv_multishot(sqe, s->fd, NULL, 0, 0);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = MD_STREAM_BGID;
@@ -280,14 +280,14 @@ static void arm_stream_recv(md_worker *w, md_stream *s)
 
 static void arm_file_read(md_worker *w, md_stream *s)
 {
-    struct io_uring_sqe *sqe = get_sqe(w);
+    struct io_uring_sqe *sqe = md_worker_sqe(w);
     io_uring_prep_read(sqe, s->fd, w->filebuf, MD_FILE_CHUNK, s->off);
     io_uring_sqe_set_data64(sqe, md_ud(MD_OP_FILE, (uint32_t)(s - w->streams), s->gen));
 }
 
 static void arm_accept(md_worker *w, const md_listener *l)
 {
-    struct io_uring_sqe *sqe = get_sqe(w);
+    struct io_uring_sqe *sqe = md_worker_sqe(w);
     io_uring_prep_multishot_accept(sqe, l->fds[w->id], NULL, NULL, SOCK_CLOEXEC);
     io_uring_sqe_set_data64(sqe, md_ud(MD_OP_ACCEPT, (uint32_t)l->id, 0));
 }
@@ -375,7 +375,7 @@ static void on_file(md_worker *w, struct io_uring_cqe *cqe)
 
 static void arm_udp(md_worker *w, md_udp *u)
 {
-    struct io_uring_sqe *sqe = get_sqe(w);
+    struct io_uring_sqe *sqe = md_worker_sqe(w);
     io_uring_prep_recvmsg_multishot(sqe, u->fd, &u->msg, MSG_TRUNC);
     sqe->flags |= IOSQE_BUFFER_SELECT;
     sqe->buf_group = u->bgid;
@@ -582,7 +582,7 @@ static void send_wakes(md_worker *w)
         md_worker *o = &w->rt->workers[j];
         if (atomic_load_explicit(&o->sleeping, memory_order_relaxed) &&
             atomic_exchange(&o->sleeping, 0)) {
-            struct io_uring_sqe *sqe = get_sqe(w);
+            struct io_uring_sqe *sqe = md_worker_sqe(w);
             io_uring_prep_msg_ring(sqe, o->ring_fd, 0, md_ud(MD_OP_WAKE, 0, 0), 0);
             io_uring_sqe_set_data64(sqe, md_ud(MD_OP_IGNORE, 0, 0));
         }
@@ -620,14 +620,14 @@ static void stop_reading(md_worker *w)
     /* Cancel every feed operation; their final completions only recycle
      * buffers. Stream sockets are shut so their receives end. */
     for (int i = 0; i < w->nudp; i++) {
-        struct io_uring_sqe *sqe = get_sqe(w);
+        struct io_uring_sqe *sqe = md_worker_sqe(w);
         io_uring_prep_cancel64(sqe, md_ud(MD_OP_UDP, (uint32_t)i, 0), 0);
         io_uring_sqe_set_data64(sqe, md_ud(MD_OP_IGNORE, 0, 0));
     }
     for (int i = 0; i < w->rt->cfg->nlisten; i++) {
         const md_listener *l = &w->rt->listeners[i];
         if (l->spec->kind != MD_LISTEN_TCP && l->spec->kind != MD_LISTEN_UNIX) continue;
-        struct io_uring_sqe *sqe = get_sqe(w);
+        struct io_uring_sqe *sqe = md_worker_sqe(w);
         io_uring_prep_cancel64(sqe, md_ud(MD_OP_ACCEPT, (uint32_t)l->id, 0),
                                IORING_ASYNC_CANCEL_ALL);
         io_uring_sqe_set_data64(sqe, md_ud(MD_OP_IGNORE, 0, 0));
