@@ -71,7 +71,6 @@ typedef struct md_worker {
     uint32_t pending_wake; /* bitmask of workers pushed to this turn (<= 32 used) */
     uint64_t pending_wake_hi;
     const md_listener *cur;/* listener whose bytes are being decoded */
-    uint8_t *filebuf;      /* file:// replay read buffer (worker 0) */
     bool reading;          /* false once shutdown began: feed data is ignored */
     bool flushed;
     uint64_t unflushed;    /* dirty keys left at exit */

@@ -60,6 +60,8 @@ struct md_stream {
     uint64_t off;       /* file offset */
     uint8_t *buf;       /* reassembly buffer */
     uint32_t len;
+    uint8_t *rdbuf;     /* file:// only: its own read buffer, since several
+                         * replays can have reads in flight at once */
 };
 
 int64_t md_now_ns(void)
@@ -281,7 +283,7 @@ static void arm_stream_recv(md_worker *w, md_stream *s)
 static void arm_file_read(md_worker *w, md_stream *s)
 {
     struct io_uring_sqe *sqe = md_worker_sqe(w);
-    io_uring_prep_read(sqe, s->fd, w->filebuf, MD_FILE_CHUNK, s->off);
+    io_uring_prep_read(sqe, s->fd, s->rdbuf, MD_FILE_CHUNK, s->off);
     io_uring_sqe_set_data64(sqe, md_ud(MD_OP_FILE, (uint32_t)(s - w->streams), s->gen));
 }
 
@@ -356,7 +358,7 @@ static void on_file(md_worker *w, struct io_uring_cqe *cqe)
     md_stream *s = &w->streams[md_ud_idx(cqe->user_data)];
     if (!s->used || s->gen != md_ud_gen(cqe->user_data)) return;
     if (cqe->res > 0 && w->reading) {
-        stream_data(w, s, w->filebuf, (size_t)cqe->res);
+        stream_data(w, s, s->rdbuf, (size_t)cqe->res);
         s->off += (uint64_t)cqe->res;
         arm_file_read(w, s);
         return;
@@ -491,8 +493,7 @@ static int worker_setup(md_worker *w)
 
     w->streams = calloc(MD_MAX_STREAMS, sizeof *w->streams);
     w->udp = calloc(MD_MAX_LISTEN, sizeof *w->udp);
-    w->filebuf = malloc(MD_FILE_CHUNK);
-    if (!w->streams || !w->udp || !w->filebuf) return -1;
+    if (!w->streams || !w->udp) return -1;
     w->nstreams = MD_MAX_STREAMS;
     for (uint32_t i = 0; i < w->nstreams; i++) w->streams[i].fd = -1;
     w->sbr = setup_buf_ring(w, MD_STREAM_BGID, MD_STREAM_NBUFS, MD_STREAM_BUFSZ, &w->sbufs);
@@ -522,7 +523,7 @@ static int worker_setup(md_worker *w)
         case MD_LISTEN_FILE:
             if (w->id == 0) {
                 md_stream *s = stream_alloc(w, l, l->fds[0]);
-                if (!s) return -1;
+                if (!s || !(s->rdbuf = malloc(MD_FILE_CHUNK))) return -1;
                 arm_file_read(w, s);
             }
             break;
@@ -538,6 +539,7 @@ static void worker_teardown(md_worker *w)
         md_stream *s = &w->streams[i];
         if (s->used && !s->is_file && s->fd >= 0) close(s->fd);
         free(s->buf);
+        free(s->rdbuf);
     }
     md_redis_free(&w->redis);
     io_uring_queue_exit(&w->ring);
@@ -545,7 +547,6 @@ static void worker_teardown(md_worker *w)
     for (int i = 0; i < w->nudp; i++) free(w->udp[i].bufs);
     free(w->udp);
     free(w->sbufs);
-    free(w->filebuf);
     md_state_free(&w->state);
     md_sources_free(&w->sources);
 }

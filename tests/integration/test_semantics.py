@@ -179,6 +179,28 @@ class SemanticsTest(MdTestCase):
         send_stream(b"".join(to_bin1(x, "T") for x in SCENARIO), port=port)
         self.check(r, m, "T")
 
+    def test_file_replay_jsonl_and_bin1(self):
+        """file:// feeds replay a capture once, through the same stream path;
+        the last jsonl line has no newline and must still count."""
+        import os
+        d = self.tmpdir()
+        jpath, bpath = os.path.join(d, "cap.jsonl"), os.path.join(d, "cap.bin1")
+        with open(jpath, "wb") as f:
+            f.write(b"".join(to_jsonl(x, "FJ") for x in SCENARIO).rstrip(b"\n"))
+        with open(bpath, "wb") as f:
+            f.write(b"".join(to_bin1(x, "FB") for x in SCENARIO))
+        r = self.start_redis()
+        m = self.start_mdcache(r, ["file://%s?format=jsonl" % jpath,
+                                   "file://%s?format=bin1" % bpath])
+        c = self.client(r)
+        exp = expected("FJ")
+        exp.update(expected("FB"))
+        wait_keys(c, exp, mdcache=m)
+        fin = self.assert_clean_exit(m)
+        self.assertEqual(fin.get("ticks_in"), 2 * len(SCENARIO), "final: %s" % fin)
+        self.assertEqual(fin.get("duplicates"), 2 * DUPLICATES, "final: %s" % fin)
+        self.assertEqual(fin.get("decode_errors"), 0, "final: %s" % fin)
+
     def test_redis_over_unix_socket(self):
         r = self.start_redis(unix=True)
         port = free_port()
