@@ -3,9 +3,11 @@
  * io_uring, and its batch writer.
  *
  * Bytes move through io_uring (connect, send, recv); replies are parsed
- * with hiredis's redisReader. The transport is a small vtable-free state
- * machine over a plain fd today (TCP or Unix); TLS slots in later as a
- * filter between the batch buffer and the socket (see md_redis_conn.c).
+ * with hiredis's redisReader. The transport is a plain fd today (TCP or
+ * Unix socket); TLS (issue #4) slots in as a filter between the batch
+ * buffer and the socket: OpenSSL over memory BIOs, encrypting wbuf into a
+ * cipher buffer before the send and decrypting rbuf after the recv, so the
+ * io_uring operations and the state machine stay as they are.
  *
  * Batching: the writer takes dirty symbols from the coalescer and formats
  * them into one buffer of pipelined SETEX commands, written with one send.
