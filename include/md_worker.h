@@ -18,6 +18,7 @@
 #include <stdbool.h>
 
 #include "md_config.h"
+#include "md_hist.h"
 #include "md_listen.h"
 #include "md_redis.h"
 #include "md_ring.h"
@@ -62,6 +63,10 @@ typedef struct md_worker {
     md_stats st;           /* owner-only counters */
     md_stats_mirror pub;   /* published copy */
     md_decode_stats dstats;
+    /* Owner-only until the worker exits; main reads them after the join. */
+    md_hist *h_latency;    /* receipt of the oldest coalesced tick -> Redis ack, ns */
+    md_hist *h_rtt;        /* batch send -> last reply, ns */
+    md_hist *h_batch;      /* keys per batch */
     md_udp *udp;           /* one per UDP listener */
     int nudp;
     md_stream *streams;    /* connection slots */
@@ -94,6 +99,10 @@ int md_runtime_start(md_runtime *rt);
 /* Requests shutdown and joins workers; returns keys left unwritten. */
 uint64_t md_runtime_stop(md_runtime *rt);
 void md_runtime_stats(md_runtime *rt, md_stats *sum);
+/* After md_runtime_stop: every worker's histograms merged into the given
+ * (reset) ones. */
+void md_runtime_histograms(md_runtime *rt, md_hist *latency, md_hist *rtt, md_hist *batch);
+void md_runtime_free(md_runtime *rt);
 
 int64_t md_now_ns(void);
 

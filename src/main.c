@@ -29,6 +29,28 @@ static void print_stats(md_runtime *rt, const char *tag, int with_errors)
     md_info("%s: %s", tag, line);
 }
 
+/* One line per histogram, microseconds with 0.1 us resolution. Latency is
+ * per key written: from receipt of the oldest tick it carries to Redis's
+ * acknowledgement. */
+static void print_latency(md_runtime *rt)
+{
+    static md_hist lat, rtt, batch;
+    md_hist_reset(&lat);
+    md_hist_reset(&rtt);
+    md_hist_reset(&batch);
+    md_runtime_histograms(rt, &lat, &rtt, &batch);
+    const struct { const char *name; const md_hist *h; double div; } rows[] = {
+        {"latency_us", &lat, 1000.0}, {"redis_rtt_us", &rtt, 1000.0}, {"batch_keys", &batch, 1.0}};
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        const md_hist *h = rows[i].h;
+        double d = rows[i].div;
+        md_info("%s: n=%llu p50=%.1f p90=%.1f p99=%.1f p999=%.1f max=%.1f", rows[i].name,
+                (unsigned long long)h->count, (double)md_hist_quantile(h, 0.5) / d,
+                (double)md_hist_quantile(h, 0.9) / d, (double)md_hist_quantile(h, 0.99) / d,
+                (double)md_hist_quantile(h, 0.999) / d, (double)h->max / d);
+    }
+}
+
 int main(int argc, char **argv)
 {
     static md_config cfg;
@@ -111,7 +133,9 @@ int main(int argc, char **argv)
     }
     uint64_t left = md_runtime_stop(&rt);
     print_stats(&rt, "final", 1);
+    print_latency(&rt);
     md_listen_close(rt.listeners, &cfg);
+    md_runtime_free(&rt);
     if (left) {
         md_error("shutdown: %llu keys were not written to Redis", (unsigned long long)left);
         return 1;

@@ -748,6 +748,16 @@ int md_runtime_start(md_runtime *rt)
             if (i != j && md_ring_init(&rt->rings[i * n + j], cfg->ring_size)) return -1;
     for (int i = 0; i < n; i++) {
         md_worker *w = &rt->workers[i];
+        w->h_latency = malloc(sizeof *w->h_latency);
+        w->h_rtt = malloc(sizeof *w->h_rtt);
+        w->h_batch = malloc(sizeof *w->h_batch);
+        if (!w->h_latency || !w->h_rtt || !w->h_batch) return -1;
+        md_hist_reset(w->h_latency);
+        md_hist_reset(w->h_rtt);
+        md_hist_reset(w->h_batch);
+    }
+    for (int i = 0; i < n; i++) {
+        md_worker *w = &rt->workers[i];
         w->id = i;
         w->cpu = cfg->cpus[i];
         w->rt = rt;
@@ -798,4 +808,32 @@ void md_runtime_stats(md_runtime *rt, md_stats *sum)
 {
     memset(sum, 0, sizeof *sum);
     for (int i = 0; i < rt->nworkers; i++) md_stats_collect(sum, &rt->workers[i].pub);
+}
+
+void md_runtime_histograms(md_runtime *rt, md_hist *latency, md_hist *rtt, md_hist *batch)
+{
+    for (int i = 0; i < rt->nworkers; i++) {
+        md_hist_merge(latency, rt->workers[i].h_latency);
+        md_hist_merge(rtt, rt->workers[i].h_rtt);
+        md_hist_merge(batch, rt->workers[i].h_batch);
+    }
+}
+
+void md_runtime_free(md_runtime *rt)
+{
+    if (rt->workers) {
+        for (int i = 0; i < rt->nworkers; i++) {
+            free(rt->workers[i].h_latency);
+            free(rt->workers[i].h_rtt);
+            free(rt->workers[i].h_batch);
+        }
+    }
+    if (rt->rings) {
+        for (int i = 0; i < rt->nworkers * rt->nworkers; i++)
+            if (rt->rings[i].slots) md_ring_free(&rt->rings[i]);
+    }
+    free(rt->workers);
+    free(rt->rings);
+    rt->workers = NULL;
+    rt->rings = NULL;
 }

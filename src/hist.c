@@ -1,0 +1,73 @@
+/* md_hist: see include/md_hist.h. */
+#include "md_hist.h"
+
+#include <math.h>
+#include <string.h>
+
+void md_hist_reset(md_hist *h)
+{
+    memset(h, 0, sizeof *h);
+    h->min = UINT64_MAX;
+}
+
+size_t md_hist_index(uint64_t v)
+{
+    if (v < 2 * MD_HIST_SUB) return (size_t)v;
+    unsigned e = 63u - (unsigned)__builtin_clzll(v);   /* >= SUB_BITS + 1 */
+    unsigned shift = e - MD_HIST_SUB_BITS;              /* v >> shift in [SUB, 2*SUB) */
+    return (size_t)shift * MD_HIST_SUB + (size_t)(v >> shift);
+}
+
+uint64_t md_hist_lower(size_t idx)
+{
+    if (idx < 2 * MD_HIST_SUB) return idx;
+    unsigned shift = (unsigned)(idx / MD_HIST_SUB) - 1;
+    uint64_t m = idx - (uint64_t)shift * MD_HIST_SUB;
+    return m << shift;
+}
+
+uint64_t md_hist_upper(size_t idx)
+{
+    if (idx < 2 * MD_HIST_SUB) return idx;
+    unsigned shift = (unsigned)(idx / MD_HIST_SUB) - 1;
+    uint64_t m = idx - (uint64_t)shift * MD_HIST_SUB;
+    /* The top bucket's edge would overflow: it ends at UINT64_MAX. */
+    if (shift >= 64 - MD_HIST_SUB_BITS - 1 && m == 2 * MD_HIST_SUB - 1) return UINT64_MAX;
+    return ((m + 1) << shift) - 1;
+}
+
+void md_hist_record(md_hist *h, uint64_t v)
+{
+    h->b[md_hist_index(v)]++;
+    h->count++;
+    h->sum += v;
+    if (v < h->min) h->min = v;
+    if (v > h->max) h->max = v;
+}
+
+void md_hist_merge(md_hist *into, const md_hist *from)
+{
+    for (size_t i = 0; i < MD_HIST_BUCKETS; i++) into->b[i] += from->b[i];
+    into->count += from->count;
+    into->sum += from->sum;
+    if (from->count && from->min < into->min) into->min = from->min;
+    if (from->max > into->max) into->max = from->max;
+}
+
+uint64_t md_hist_quantile(const md_hist *h, double q)
+{
+    if (!h->count) return 0;
+    if (q <= 0) return h->min;
+    if (q > 1) q = 1;
+    uint64_t rank = (uint64_t)ceil(q * (double)h->count);
+    if (rank < 1) rank = 1;
+    uint64_t seen = 0;
+    for (size_t i = 0; i < MD_HIST_BUCKETS; i++) {
+        seen += h->b[i];
+        if (seen >= rank) {
+            uint64_t u = md_hist_upper(i);
+            return u > h->max ? h->max : u;
+        }
+    }
+    return h->max;
+}
