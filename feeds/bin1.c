@@ -191,8 +191,17 @@ size_t md_bin1_decode(const uint8_t *buf, size_t len, int final, const md_decode
             size_t q = pos + 1;
             while (q + 1 < len && !(buf[q] == MDCACHE_BIN1_MAGIC && buf[q + 1] == MDCACHE_BIN1_VERSION))
                 q++;
-            if (q + 1 >= len)
-                q = (q < len && buf[len - 1] == MDCACHE_BIN1_MAGIC) ? len - 1 : len;
+            if (q + 1 >= len) {
+                /* No header in sight yet. Counting now would count a run of
+                 * garbage once per read that happens to cut it, which
+                 * depends on the kernel's timing: leave it for the caller
+                 * to retry with more bytes, so the run is counted once,
+                 * when its end is seen. Only a run too long to buffer is
+                 * consumed (and counted) unfinished. */
+                if (len - pos < MD_BIN1_FRAME_MAX)
+                    return pos;
+                q = (buf[len - 1] == MDCACHE_BIN1_MAGIC) ? len - 1 : len;
+            }
             bin1_reject(ops, (md_decode_err)bad, p, q - pos);
             pos = q;
             continue;

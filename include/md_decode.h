@@ -66,7 +66,10 @@ typedef struct md_decoder_ops {
  * length) cannot be trusted to say where the next frame starts. In a
  * datagram (final set) the rest of the datagram is dropped; in a stream the
  * decoder counts one error and resynchronises by scanning for the next
- * magic+version pair. A frame longer than MD_BIN1_FRAME_MAX is oversized.
+ * magic+version pair. A run of garbage whose end is not in buf yet is left
+ * unconsumed (unless it is MD_BIN1_FRAME_MAX bytes or longer), so that it
+ * is counted once however the stream was cut into reads. A frame longer
+ * than MD_BIN1_FRAME_MAX is oversized.
  */
 size_t md_bin1_decode(const uint8_t *buf, size_t len, int final, const md_decoder_ops *ops);
 

@@ -631,13 +631,37 @@ static void test_stream_resync(void **state)
     assert_int_equal(c.st.err[MD_DERR_OVERSIZED], 1);
     assert_int_equal(errs(&c), 3);
 
-    /* a trailing lone 0xB1 is kept for the next read */
+    /* Garbage whose end is not in the buffer yet is left for the next read
+     * and not counted; at the end of the stream (final) it is. */
     memset(&c, 0, sizeof c);
     static const uint8_t tail[] = {0x00, 0x01, 0x02, 0xb1};
-    assert_int_equal(decode(&c, tail, sizeof tail, 0), 3);
-    assert_int_equal(c.st.err[MD_DERR_SYNTAX], 1);
+    assert_int_equal(decode(&c, tail, sizeof tail, 0), 0);
+    assert_int_equal(errs(&c), 0);
+    assert_int_equal(decode(&c, tail, sizeof tail, 1), sizeof tail);
+    assert_int_equal(errs(&c), 1);
+
+    /* One run of garbage cut by a read boundary counts once, as a whole. */
+    uint8_t g[128];
+    size_t gn = 0;
+    static const uint8_t junk2[] = "garbage-run-cut-in-two";
+    memcpy(g, junk2, sizeof junk2 - 1);
+    gn += sizeof junk2 - 1;
+    gn += put_q(g + gn, sizeof g - gn, "D");
     memset(&c, 0, sizeof c);
-    assert_int_equal(decode(&c, tail, 3, 0), 3);
+    size_t used = decode(&c, g, 10, 0); /* first read: garbage only */
+    assert_int_equal(used, 0);
+    assert_int_equal(errs(&c), 0);
+    assert_int_equal(decode(&c, g, gn, 0), gn); /* caller retries with more */
+    assert_int_equal(errs(&c), 1);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.t[0].symbol, "D");
+
+    /* A run too long to buffer is consumed and counted unfinished. */
+    static uint8_t longjunk[MD_BIN1_FRAME_MAX + 10];
+    memset(longjunk, 'x', sizeof longjunk);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(decode(&c, longjunk, sizeof longjunk, 0), sizeof longjunk);
+    assert_int_equal(errs(&c), 1);
 }
 
 /* Pseudo-random bytes (fixed seed): no crash, everything consumed, and any
