@@ -40,7 +40,9 @@ static void on_tick(void *ctx, const md_tick *in)
     md_tick t = *in;
     t.recv_ns = b->now;
     t.src_hash = t.src_len ? md_sym_hash(t.source, t.src_len) : 1;
-    md_state_apply(&b->st, &t, b->now);
+    /* As the worker does: one hash serves routing and the table. */
+    t.sym_hash = md_sym_hash(t.symbol, t.sym_len);
+    md_state_apply_hashed(&b->st, &t, t.sym_hash, b->now);
     b->ticks++;
 }
 

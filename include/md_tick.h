@@ -39,6 +39,8 @@ typedef struct md_tick {
     uint64_t seq;     /* per-source sequence number */
     int64_t ts_ns;    /* exchange time, Unix epoch nanoseconds */
     uint64_t src_hash;/* set by the worker: hash of source (or feed) identity */
+    uint64_t sym_hash;/* set by the worker: md_sym_hash(symbol), computed once for
+                       * routing and reused by the owner's table */
     int64_t recv_ns;  /* CLOCK_MONOTONIC when the worker received it */
     /* quote: bid, ask, bid_size, ask_size; trade: price, size (in v[0], v[1]) */
     md_dec v[4];

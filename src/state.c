@@ -258,8 +258,16 @@ static void md_seen_record(md_sym *s, int at, uint64_t src, uint64_t seq)
 
 md_apply_result md_state_apply(md_state *st, const md_tick *t, int64_t now)
 {
+    uint64_t h = (t->type == MD_TICK_QUOTE || t->type == MD_TICK_TRADE) && t->sym_len
+                     ? md_sym_hash(t->symbol, t->sym_len)
+                     : 0;
+    return md_state_apply_hashed(st, t, h, now);
+}
+
+md_apply_result md_state_apply_hashed(md_state *st, const md_tick *t, uint64_t h, int64_t now)
+{
     md_sym *s;
-    uint64_t h, src;
+    uint64_t src;
     uint32_t slot;
     int seen_at = -1;
     bool changed = false;
@@ -274,7 +282,6 @@ md_apply_result md_state_apply(md_state *st, const md_tick *t, int64_t now)
     if (t->sym_len == 0 || t->sym_len > MD_SYMBOL_MAX)
         return MD_APPLY_IGNORED;
 
-    h = md_sym_hash(t->symbol, t->sym_len);
     slot = md_state_probe(st, h, t->symbol, t->sym_len);
     s = md_state_at(st, slot);
     src = md_src_key(t->src_hash);

@@ -90,7 +90,7 @@ static void apply_local(md_worker *w, const md_tick *t)
         return;
     }
     md_sources_touch(&w->sources, t->src_hash, w->now);
-    switch (md_state_apply(&w->state, t, w->now)) {
+    switch (md_state_apply_hashed(&w->state, t, t->sym_hash, w->now)) {
     case MD_APPLY_OK:
         w->st.applied++;
         if (t->type == MD_TICK_RESET) w->st.resets++;
@@ -159,7 +159,7 @@ static void route(md_worker *w, const md_tick *t)
             if (j != w->id) push_to(w, j, t);
         return;
     }
-    int owner = n == 1 ? 0 : (int)(md_sym_hash(t->symbol, t->sym_len) % (uint64_t)n);
+    int owner = (int)(t->sym_hash % (uint64_t)n);
     if (owner == w->id)
         apply_local(w, t);
     else
@@ -173,6 +173,7 @@ static void on_tick(void *ctx, const md_tick *in)
     t.feed_id = (uint32_t)w->cur->id;
     t.recv_ns = w->now;
     t.src_hash = t.src_len ? md_sym_hash(t.source, t.src_len) : w->cur->feed_hash;
+    t.sym_hash = t.sym_len ? md_sym_hash(t.symbol, t.sym_len) : 0;
     w->st.ticks_in++;
     route(w, &t);
 }

@@ -11,50 +11,12 @@
 #include "md_decode.h"
 #include "mdcache_bin1.h"
 
-#define CAP_TICKS 256
-
-typedef struct capture {
-    md_tick t[CAP_TICKS];
-    size_t n;
-    md_decode_stats st;
-    size_t rejects;
-    md_decode_err last_why;
-} capture;
-
-static void on_tick(void *ctx, const md_tick *t)
-{
-    capture *c = ctx;
-    assert_true(c->n < CAP_TICKS);
-    c->t[c->n++] = *t;
-}
-
-static void on_reject(void *ctx, md_decode_err why, const char *what, size_t len)
-{
-    capture *c = ctx;
-    assert_non_null(what);
-    assert_true(len > 0);
-    c->rejects++;
-    c->last_why = why;
-}
-
-static md_decoder_ops ops_for(capture *c)
-{
-    md_decoder_ops o = {on_tick, on_reject, c, &c->st};
-    return o;
-}
+#include "decode_capture.h"
 
 static size_t decode(capture *c, const uint8_t *b, size_t len, int final)
 {
     md_decoder_ops o = ops_for(c);
     return md_bin1_decode(b, len, final, &o);
-}
-
-static uint64_t errs(const capture *c)
-{
-    uint64_t s = 0;
-    for (int i = 0; i < MD_DERR_COUNT; i++)
-        s += c->st.err[i];
-    return s;
 }
 
 static mdcache_bin1_dec B(int64_t m, int e) { return mdcache_bin1_make(m, (int8_t)e); }

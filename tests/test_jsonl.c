@@ -10,45 +10,8 @@
 
 #include "md_decode.h"
 
-#define CAP_TICKS 256
+#include "decode_capture.h"
 
-typedef struct capture {
-    md_tick t[CAP_TICKS];
-    size_t n;
-    md_decode_stats st;
-    size_t rejects;
-    md_decode_err last_why;
-} capture;
-
-static void on_tick(void *ctx, const md_tick *t)
-{
-    capture *c = ctx;
-    assert_true(c->n < CAP_TICKS);
-    c->t[c->n++] = *t;
-}
-
-static void on_reject(void *ctx, md_decode_err why, const char *what, size_t len)
-{
-    capture *c = ctx;
-    assert_non_null(what);
-    (void)len;
-    c->rejects++;
-    c->last_why = why;
-}
-
-static md_decoder_ops ops_for(capture *c)
-{
-    md_decoder_ops o = {on_tick, on_reject, c, &c->st};
-    return o;
-}
-
-static uint64_t errs(const capture *c)
-{
-    uint64_t s = 0;
-    for (int i = 0; i < MD_DERR_COUNT; i++)
-        s += c->st.err[i];
-    return s;
-}
 
 /* Decodes s as one datagram. */
 static void dgram(capture *c, const char *s)

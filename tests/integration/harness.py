@@ -182,23 +182,7 @@ class RedisServer:
     def url(self):
         return "redis://127.0.0.1:%d/0" % self.port
 
-    def start(self):
-        for _attempt in range(5):
-            self.port = free_port()
-            args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
-                    "--save", "", "--appendonly", "no", "--dir", self.dir,
-                    "--daemonize", "no", "--logfile", self.log, "--protected-mode", "no"]
-            if self.unix:
-                args += ["--unixsocket", self.unix, "--unixsocketperm", "700"]
-            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
-                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            if wait_for(self._pings, 10 * SLOW):
-                return self
-            self.kill()  # port taken in the meantime, most likely: try another
-        raise RuntimeError("redis-server did not start; log:\n" + self._log_tail())
-
-    def restart(self):
-        """Starts a fresh, empty server on the same port (after kill/stop)."""
+    def _spawn(self):
         args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--dir", self.dir,
                 "--daemonize", "no", "--logfile", self.log, "--protected-mode", "no"]
@@ -206,6 +190,19 @@ class RedisServer:
             args += ["--unixsocket", self.unix, "--unixsocketperm", "700"]
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def start(self):
+        for _attempt in range(5):
+            self.port = free_port()
+            self._spawn()
+            if wait_for(self._pings, 10 * SLOW):
+                return self
+            self.kill()  # port taken in the meantime, most likely: try another
+        raise RuntimeError("redis-server did not start; log:\n" + self._log_tail())
+
+    def restart(self):
+        """Starts a fresh, empty server on the same port (after kill/stop)."""
+        self._spawn()
         if not wait_for(self._pings, 10 * SLOW):
             raise RuntimeError("redis-server did not restart; log:\n" + self._log_tail())
         return self

@@ -1,0 +1,74 @@
+/*
+ * Shared by the decoder fuzz targets: checks every tick a decoder emits
+ * against the md_tick invariants and serialises it into a log, so that two
+ * ways of feeding the same input can be compared byte for byte.
+ */
+#ifndef MD_FUZZ_TICK_LOG_H
+#define MD_FUZZ_TICK_LOG_H
+
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "md_decode.h"
+
+typedef struct sink {
+    uint8_t *log; /* serialised ticks, to compare runs */
+    size_t n, cap;
+    uint64_t ticks;
+    md_decode_stats st;
+} sink;
+
+static void check(int ok)
+{
+    if (!ok)
+        __builtin_trap();
+}
+
+static void put(sink *s, const void *p, size_t n)
+{
+    if (s->n + n > s->cap) {
+        s->cap = (s->n + n) * 2 + 256;
+        s->log = realloc(s->log, s->cap);
+        check(s->log != NULL);
+    }
+    memcpy(s->log + s->n, p, n);
+    s->n += n;
+}
+
+static void on_tick(void *ctx, const md_tick *t)
+{
+    sink *s = ctx;
+    check(t->type >= MD_TICK_QUOTE && t->type <= MD_TICK_RESET);
+    check(t->sym_len <= MD_SYMBOL_MAX && t->src_len <= MD_SOURCE_MAX);
+    check(t->symbol[t->sym_len] == '\0' && strlen(t->symbol) == t->sym_len);
+    check(t->source[t->src_len] == '\0' && strlen(t->source) == t->src_len);
+    for (size_t i = 0; i < t->sym_len; i++)
+        check(t->symbol[i] > 0x20 && t->symbol[i] < 0x7f);
+    for (int i = 0; i < 4; i++) {
+        if (md_dec_present(t->v[i]))
+            check(t->v[i].exp >= MD_DEC_EXP_MIN && t->v[i].exp <= 0);
+        char buf[32];
+        check(md_dec_format(t->v[i], buf, sizeof buf) > 0);
+    }
+    check(t->ts_ns >= 0);
+    put(s, &t->type, 1);
+    put(s, &t->flags, 1);
+    put(s, t->symbol, t->sym_len + 1u);
+    put(s, t->source, t->src_len + 1u);
+    put(s, &t->seq, sizeof t->seq);
+    put(s, &t->ts_ns, sizeof t->ts_ns);
+    for (int i = 0; i < 4; i++) {
+        put(s, &t->v[i].mant, sizeof t->v[i].mant);
+        put(s, &t->v[i].exp, 1);
+    }
+    s->ticks++;
+}
+
+/* Same ticks, in the same order. */
+static void same_ticks(const sink *a, const sink *b)
+{
+    check(a->n == b->n && (a->n == 0 || memcmp(a->log, b->log, a->n) == 0));
+}
+
+#endif
