@@ -38,7 +38,7 @@ static void on_tick(void *ctx, const md_tick *in)
 {
     bench *b = ctx;
     md_tick t = *in;
-    t.recv_ns = b->now;
+    t.origin_ns = b->now;
     t.src_hash = t.src_len ? md_sym_hash(t.source, t.src_len) : 1;
     /* As the worker does: one hash serves routing and the table. */
     t.sym_hash = md_sym_hash(t.symbol, t.sym_len);

@@ -114,6 +114,8 @@ static int bin1_frame(const uint8_t *p, size_t flen, md_tick *t)
     if (sl > MD_SYMBOL_MAX || cl > MD_SOURCE_MAX)
         return MD_DERR_SYMBOL;
     body_len = (size_t)ndec * MDCACHE_BIN1_DEC_LEN;
+    if (flags & MDCACHE_BIN1_F_ORIGIN)
+        body_len += MDCACHE_BIN1_ORIGIN_LEN;
     if (MDCACHE_BIN1_HDR_LEN + sl + cl + body_len > flen)
         return MD_DERR_TRUNCATED;
 
@@ -161,6 +163,12 @@ static int bin1_frame(const uint8_t *p, size_t flen, md_tick *t)
             return MD_DERR_BAD_NUMBER;
         t->flags |= MD_TICK_F_TS;
         t->ts_ns = ts;
+    }
+    /* The origin is the frame's last 8 bytes, after any body fields a later
+     * revision may add. Not positive means "not given". */
+    if (flags & MDCACHE_BIN1_F_ORIGIN) {
+        int64_t o = (int64_t)rd64(p + flen - MDCACHE_BIN1_ORIGIN_LEN);
+        t->origin_ns = o > 0 ? o : 0;
     }
     t->sym_len = (uint8_t)sl;
     memcpy(t->symbol, sym, sl);

@@ -37,6 +37,7 @@ enum jf {
     JF_SIZE,
     JF_TS,
     JF_SEQ,
+    JF_ORIGIN,
     JF_COUNT
 };
 
@@ -251,6 +252,7 @@ static int lookup_key(const char *k, size_t n, uint8_t esc)
         if (memcmp(k, "bid_size", 8) == 0) return JF_BID_SIZE;
         if (memcmp(k, "ask_size", 8) == 0) return JF_ASK_SIZE;
         return -1;
+    case 9: return memcmp(k, "origin_ns", 9) == 0 ? JF_ORIGIN : -1;
     default: return -1;
     }
 }
@@ -430,6 +432,10 @@ static int jsonl_line(const char *line, size_t n, md_tick *t)
         t->seq = u;
         t->flags |= MD_TICK_F_SEQ;
     }
+    if ((err = get_uint(&vals[JF_ORIGIN], INT64_MAX, &u, &given)) >= 0)
+        return err;
+    if (given)
+        t->origin_ns = (int64_t)u;
 
     if (type == MD_TICK_QUOTE) {
         static const uint8_t qf[4] = {JF_BID, JF_ASK, JF_BID_SIZE, JF_ASK_SIZE};

@@ -53,6 +53,7 @@ typedef struct md_config {
     int ncpus;
     md_log_level log_level;    /* log_level = error|warn|info|debug (info) */
     double stats_interval_s;   /* stats_interval = 5 (0 = off) */
+    char report_file[1024];    /* report_file = "" (off): JSON counters + histograms at exit */
     uint32_t max_keys;         /* max_keys = 1000000 (whole process) */
     double shutdown_timeout_s; /* shutdown_timeout = 5 */
     /* [feeds] */

@@ -12,6 +12,7 @@
 #define MD_HIST_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #define MD_HIST_SUB_BITS 6
@@ -25,6 +26,11 @@ typedef struct md_hist {
 
 void md_hist_reset(md_hist *h);
 void md_hist_record(md_hist *h, uint64_t v);
+/* Records v n times (n = 0 records nothing). */
+void md_hist_record_n(md_hist *h, uint64_t v, uint64_t n);
+/* Writes {"count":..,"sum":..,"min":..,"max":..,"buckets":[[index,count],..]}
+ * (non-empty buckets only), the form bench/ reads from every system. */
+void md_hist_write_json(FILE *f, const md_hist *h);
 void md_hist_merge(md_hist *into, const md_hist *from);
 
 /* The value at quantile q (0..1): the upper edge of the bucket holding the

@@ -45,12 +45,18 @@ typedef struct md_redis_target {
 
 int md_redis_resolve(const md_redis_url *u, md_redis_target *t, char *err, size_t errlen);
 
+/* Per symbol in a batch, what its acknowledgement means for latency. */
+typedef struct md_batch_lat {
+    int64_t first_ns; /* origin of the oldest tick the write carries; 0 = refresh */
+    uint32_t ticks;   /* ticks coalesced into the write */
+} md_batch_lat;
+
 typedef struct md_batch {
     uint32_t replies;    /* replies still expected */
     uint32_t keys;       /* symbols in the batch */
     uint8_t handshake;   /* AUTH/SELECT, not data */
     int64_t sent_ns;
-    int64_t *first_ns;   /* per symbol: receipt of its oldest unwritten tick, 0 = refresh */
+    md_batch_lat *lat;   /* keys entries */
 } md_batch;
 
 typedef struct md_redis {
@@ -69,7 +75,7 @@ typedef struct md_redis {
     size_t rcap;
     struct redisReader *reader;
     md_batch *batches;    /* FIFO, max_inflight + 1 entries */
-    int64_t *first_ns;    /* bcap * max_batch: backing of md_batch.first_ns */
+    md_batch_lat *lat;    /* bcap * max_batch: backing of md_batch.lat */
     uint32_t bhead, blen, bcap;
     int64_t retry_at_ns;  /* when DOWN: next connect attempt */
     double backoff_s;

@@ -39,7 +39,8 @@ typedef struct md_sym {
     uint64_t src_hash;      /* source of the newest accepted data tick */
     int64_t written_ns;     /* CLOCK_MONOTONIC when latest was last queued to Redis; 0 never */
     int64_t last_good_ns;   /* when last_good was last queued; 0 never */
-    int64_t first_dirty_ns; /* recv_ns of the oldest tick not yet written (latency) */
+    int64_t first_dirty_ns; /* origin_ns of the oldest tick not yet written (latency) */
+    uint32_t dirty_ticks;   /* ticks coalesced since the last write was queued */
     struct { uint64_t src; uint64_t seq; } seen[MD_SEQ_SLOTS];
 } md_sym;
 

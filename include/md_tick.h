@@ -41,7 +41,11 @@ typedef struct md_tick {
     uint64_t src_hash;/* set by the worker: hash of source (or feed) identity */
     uint64_t sym_hash;/* set by the worker: md_sym_hash(symbol), computed once for
                        * routing and reused by the owner's table */
-    int64_t recv_ns;  /* CLOCK_MONOTONIC when the worker received it */
+    /* CLOCK_MONOTONIC at which this tick's latency clock starts. Decoders
+     * set the sender's origin stamp (bin1 origin trailer, jsonl origin_ns),
+     * 0 when none; the worker replaces 0, or a time in its future (another
+     * host's clock), with its own receive time. */
+    int64_t origin_ns;
     /* quote: bid, ask, bid_size, ask_size; trade: price, size (in v[0], v[1]) */
     md_dec v[4];
     char symbol[MD_SYMBOL_MAX + 1]; /* NUL-terminated too */

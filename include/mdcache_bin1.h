@@ -68,6 +68,8 @@ enum mdcache_bin1_type {
 /* Header flags; receivers ignore bits they do not know. */
 #define MDCACHE_BIN1_F_SEQ 0x01u /* seq is valid */
 #define MDCACHE_BIN1_F_TS 0x02u  /* ts_ns is valid */
+#define MDCACHE_BIN1_F_ORIGIN 0x04u /* the frame ends with an 8-byte origin_ns */
+#define MDCACHE_BIN1_ORIGIN_LEN 8u
 
 typedef struct mdcache_bin1_dec {
     int64_t mant;
@@ -206,6 +208,28 @@ static inline size_t mdcache_bin1_put_reset(void *buf, size_t cap, const char *s
         return 0;
     p = mdcache_bin1_put_head(buf, cap, MDCACHE_BIN1_RESET, symbol, source, 0, 0, 0, 0, 0);
     return p ? (size_t)(p - (unsigned char *)buf) : 0;
+}
+
+/* Appends origin_ns to a frame just written at `frame` (frame_len bytes,
+ * cap bytes of room from `frame`): CLOCK_MONOTONIC nanoseconds on this host
+ * at which the tick's life began (when the handler received it from the
+ * venue, or when a load generator scheduled it). mdcache then measures its
+ * tick-to-Redis latency from that moment instead of from its own receipt.
+ * Returns the new frame length, or 0 if it does not fit. */
+static inline size_t mdcache_bin1_add_origin(void *frame, size_t frame_len, size_t cap,
+                                             int64_t origin_ns)
+{
+    unsigned char *p = (unsigned char *)frame;
+    size_t len = frame_len + MDCACHE_BIN1_ORIGIN_LEN;
+
+    if (frame_len < MDCACHE_BIN1_HDR_LEN || len > cap || len > MDCACHE_BIN1_FRAME_MAX ||
+        (p[7] & MDCACHE_BIN1_F_ORIGIN))
+        return 0;
+    mdcache_bin1_le64(p + frame_len, (uint64_t)origin_ns);
+    p[2] = (unsigned char)(len & 0xff);
+    p[3] = (unsigned char)(len >> 8);
+    p[7] = (unsigned char)(p[7] | MDCACHE_BIN1_F_ORIGIN);
+    return len;
 }
 
 #endif

@@ -79,6 +79,7 @@ enum key_id {
     KEY_CPUS,
     KEY_LOG_LEVEL,
     KEY_STATS_INTERVAL,
+    KEY_REPORT_FILE,
     KEY_MAX_KEYS,
     KEY_SHUTDOWN_TIMEOUT,
     KEY_LISTEN,
@@ -115,6 +116,8 @@ static const key_def keys[NKEYS] = {
     [KEY_STATS_INTERVAL] = {"mdcache", "stats_interval", K_SECONDS, OFF(stats_interval_s), 0, 0,
                             86400, 0, "stats-interval",
                             "seconds between stats lines (0 = off)"},
+    [KEY_REPORT_FILE] = {"mdcache", "report_file", K_STR, OFF(report_file), SZ(report_file), 0, 0,
+                         0, "report", "JSON counters and latency histograms written at exit"},
     [KEY_MAX_KEYS] = {"mdcache", "max_keys", K_U32, OFF(max_keys), 0, 1, 1000000000, 0, "max-keys",
                       "most keys held in memory, whole process"},
     [KEY_SHUTDOWN_TIMEOUT] = {"mdcache", "shutdown_timeout", K_SECONDS, OFF(shutdown_timeout_s), 0,
@@ -814,6 +817,7 @@ static const struct option long_opts[] = {
     {"log-level", required_argument, NULL, OPT_KEY + KEY_LOG_LEVEL},
     {"stats-interval", required_argument, NULL, OPT_KEY + KEY_STATS_INTERVAL},
     {"max-keys", required_argument, NULL, OPT_KEY + KEY_MAX_KEYS},
+    {"report", required_argument, NULL, OPT_KEY + KEY_REPORT_FILE},
     {"check-config", no_argument, NULL, OPT_CHECK},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
@@ -838,6 +842,7 @@ static void usage(FILE *f)
             "      --log-level LEVEL      error, warn, info or debug\n"
             "      --stats-interval SECS  stats line on stderr every SECS (0 = off)\n"
             "      --max-keys N           most keys held in memory\n"
+            "      --report FILE          write JSON counters and histograms at exit\n"
             "      --check-config         validate, print the effective config, exit\n"
             "      --version              print the version and exit\n"
             "  -h, --help                 print this text and exit\n"

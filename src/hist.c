@@ -1,7 +1,9 @@
 /* md_hist: see include/md_hist.h. */
 #include "md_hist.h"
 
+#include <inttypes.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
 void md_hist_reset(md_hist *h)
@@ -43,6 +45,30 @@ void md_hist_record(md_hist *h, uint64_t v)
     h->sum += v;
     if (v < h->min) h->min = v;
     if (v > h->max) h->max = v;
+}
+
+void md_hist_record_n(md_hist *h, uint64_t v, uint64_t n)
+{
+    if (!n) return;
+    h->b[md_hist_index(v)] += n;
+    h->count += n;
+    h->sum += v * n;
+    if (v < h->min) h->min = v;
+    if (v > h->max) h->max = v;
+}
+
+void md_hist_write_json(FILE *f, const md_hist *h)
+{
+    fprintf(f, "{\"count\":%" PRIu64 ",\"sum\":%" PRIu64 ",\"min\":%" PRIu64 ",\"max\":%" PRIu64
+               ",\"buckets\":[",
+            h->count, h->sum, h->count ? h->min : 0, h->max);
+    const char *sep = "";
+    for (size_t i = 0; i < MD_HIST_BUCKETS; i++) {
+        if (!h->b[i]) continue;
+        fprintf(f, "%s[%zu,%" PRIu64 "]", sep, i, h->b[i]);
+        sep = ",";
+    }
+    fputs("]}", f);
 }
 
 void md_hist_merge(md_hist *into, const md_hist *from)

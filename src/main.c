@@ -29,12 +29,14 @@ static void print_stats(md_runtime *rt, const char *tag, int with_errors)
     md_info("%s: %s", tag, line);
 }
 
+static md_hist lat, rtt, batch;
+
 /* One line per histogram, microseconds with 0.1 us resolution. Latency is
- * per key written: from receipt of the oldest tick it carries to Redis's
- * acknowledgement. */
+ * per tick: from its origin (the sender's stamp, else its receipt) to
+ * Redis's acknowledgement of the write carrying it, every tick of a write
+ * charged as the oldest. */
 static void print_latency(md_runtime *rt)
 {
-    static md_hist lat, rtt, batch;
     md_hist_reset(&lat);
     md_hist_reset(&rtt);
     md_hist_reset(&batch);
@@ -49,6 +51,39 @@ static void print_latency(md_runtime *rt)
                 (double)md_hist_quantile(h, 0.9) / d, (double)md_hist_quantile(h, 0.99) / d,
                 (double)md_hist_quantile(h, 0.999) / d, (double)h->max / d);
     }
+}
+
+/* The machine-readable end of a run (bench/ reads it; field names are the
+ * ones every bench baseline writes too). */
+static int write_report(md_runtime *rt, const char *path, uint64_t left)
+{
+    md_stats s;
+    md_runtime_stats(rt, &s);
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        md_error("report %s: %s", path, strerror(errno));
+        return -1;
+    }
+    fprintf(f, "{\"system\":\"mdcache\",\"version\":\"%s\",\"workers\":%d", MD_VERSION,
+            rt->nworkers);
+#define MD_REPORT_FIELD(n) fprintf(f, ",\"%s\":%llu", #n, (unsigned long long)s.n);
+    MD_STATS_FIELDS(MD_REPORT_FIELD)
+#undef MD_REPORT_FIELD
+    fprintf(f, ",\"ticks\":%llu,\"write_errors\":%llu,\"unflushed\":%llu",
+            (unsigned long long)s.ticks_in, (unsigned long long)s.redis_errors,
+            (unsigned long long)left);
+    fputs(",\"latency_ns\":", f);
+    md_hist_write_json(f, &lat);
+    fputs(",\"rtt_ns\":", f);
+    md_hist_write_json(f, &rtt);
+    fputs(",\"batch_keys\":", f);
+    md_hist_write_json(f, &batch);
+    fputs("}\n", f);
+    if (fclose(f) != 0) {
+        md_error("report %s: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
 }
 
 int main(int argc, char **argv)
@@ -134,6 +169,7 @@ int main(int argc, char **argv)
     uint64_t left = md_runtime_stop(&rt);
     print_stats(&rt, "final", 1);
     print_latency(&rt);
+    if (cfg.report_file[0] && write_report(&rt, cfg.report_file, left)) left = left ? left : 1;
     md_listen_close(rt.listeners, &cfg);
     md_runtime_free(&rt);
     if (left) {

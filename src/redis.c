@@ -152,10 +152,10 @@ int md_redis_init(md_redis *r, struct md_worker *w, const md_config *cfg,
     r->rbuf = malloc(r->rcap);
     r->bcap = cfg->max_inflight + 1;
     r->batches = calloc(r->bcap, sizeof *r->batches);
-    r->first_ns = calloc((size_t)r->bcap * cfg->max_batch, sizeof *r->first_ns);
+    r->lat = calloc((size_t)r->bcap * cfg->max_batch, sizeof *r->lat);
     r->backoff_s = cfg->reconnect_min_s;
     r->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)w->id << 32) ^ (uint64_t)md_now_ns();
-    if (!r->wbuf || !r->rbuf || !r->batches || !r->first_ns || new_reader(r)) return -1;
+    if (!r->wbuf || !r->rbuf || !r->batches || !r->lat || new_reader(r)) return -1;
     if (md_keytpl_init(&r->price_tpl, cfg->key_prefix, cfg->price_key)) return -1;
     if (cfg->last_good_key[0] && md_keytpl_init(&r->good_tpl, cfg->key_prefix, cfg->last_good_key))
         return -1;
@@ -173,8 +173,8 @@ void md_redis_free(md_redis *r)
     free(r->wbuf);
     free(r->rbuf);
     free(r->batches);
-    free(r->first_ns);
-    r->first_ns = NULL;
+    free(r->lat);
+    r->lat = NULL;
     r->reader = NULL;
     r->wbuf = r->rbuf = NULL;
     r->batches = NULL;
@@ -387,13 +387,16 @@ static void on_reply(md_redis *r, int64_t now)
     if (--b->replies == 0) {
         bool hs = b->handshake;
         if (!hs) {
-            /* Per key written, the latency of the oldest tick it carries:
-             * an upper bound for every tick coalesced into that write. */
+            /* Every tick coalesced into a write is charged the latency of
+             * the oldest one: an upper bound, counted once per tick so the
+             * distribution is per tick like the baselines' (bench/). */
             md_worker *w = r->w;
             md_hist_record(w->h_rtt, (uint64_t)(now - b->sent_ns));
             md_hist_record(w->h_batch, b->keys);
             for (uint32_t i = 0; i < b->keys; i++)
-                if (b->first_ns[i]) md_hist_record(w->h_latency, (uint64_t)(now - b->first_ns[i]));
+                if (b->lat[i].first_ns)
+                    md_hist_record_n(w->h_latency, (uint64_t)(now - b->lat[i].first_ns),
+                                     b->lat[i].ticks);
         }
         r->bhead = (r->bhead + 1) % r->bcap;
         r->blen--;
@@ -446,11 +449,12 @@ static void start_batch(md_redis *r, int64_t now)
     uint32_t nrep = 0, nkeys = 0;
     size_t len = 0;
     uint32_t tail = (r->bhead + r->blen) % r->bcap;
-    int64_t *first = r->first_ns + (size_t)tail * cfg->max_batch;
+    md_batch_lat *lat = r->lat + (size_t)tail * cfg->max_batch;
     md_sym *s;
     while (nkeys < cfg->max_batch && r->wcap - len >= MD_PER_KEY_MAX &&
            (s = md_state_pop_dirty(st))) {
-        first[nkeys] = s->first_dirty_ns;
+        lat[nkeys] = (md_batch_lat){s->first_dirty_ns, s->dirty_ticks};
+        s->dirty_ticks = 0;
         size_t vlen = md_format_price(s, val, sizeof val);
         size_t klen = md_keytpl_format(&r->price_tpl, s->symbol, s->sym_len, key, sizeof key);
         len += md_resp_setex(r->wbuf + len, r->wcap - len, key, klen, cfg->price_ttl_s, val, vlen);
@@ -471,7 +475,7 @@ static void start_batch(md_redis *r, int64_t now)
     }
     if (!nrep) return;
     r->batches[tail] = (md_batch){
-        .replies = nrep, .keys = nkeys, .handshake = 0, .sent_ns = now, .first_ns = first};
+        .replies = nrep, .keys = nkeys, .handshake = 0, .sent_ns = now, .lat = lat};
     r->blen++;
     r->wlen = len;
     r->woff = 0;

@@ -138,14 +138,17 @@ md_sym *md_state_find(md_state *st, const char *sym, size_t len)
     return md_state_at(st, md_state_probe(st, h, sym, len));
 }
 
-/* Queues s; when this is the transition to dirty, first_ns records the
- * receive time of the tick that caused it (0 = no tick: refresh/reconnect). */
+/* Queues s; first_ns is the origin of the tick that caused it (0 = no
+ * tick: refresh/reconnect), and the oldest such origin is kept. */
 static void md_state_queue(md_state *st, md_sym *s, int64_t first_ns)
 {
     uint32_t at;
 
-    if (s->dirty)
+    if (s->dirty) {
+        if (first_ns && (!s->first_dirty_ns || first_ns < s->first_dirty_ns))
+            s->first_dirty_ns = first_ns;
         return;
+    }
     s->dirty = 1;
     s->first_dirty_ns = first_ns;
     /* A symbol is queued at most once and there are at most max_keys
@@ -207,7 +210,8 @@ static inline int64_t md_ts_ms(int64_t ns)
 static void md_state_changed(md_state *st, md_sym *s, const md_tick *t)
 {
     s->last_good_due = 1;
-    md_state_queue(st, s, t->recv_ns);
+    if (s->dirty_ticks < UINT32_MAX) s->dirty_ticks++;
+    md_state_queue(st, s, t->origin_ns);
 }
 
 static void md_state_reset_sym(md_state *st, md_sym *s, const md_tick *t)
@@ -274,7 +278,7 @@ md_apply_result md_state_apply_hashed(md_state *st, const md_tick *t, uint64_t h
     md_dec price = t->v[MD_T_PRICE], size = t->v[MD_T_SIZE];
     md_dec vol;
 
-    (void)now; /* time of arrival is t->recv_ns; kept for API symmetry */
+    (void)now; /* time of arrival is t->origin_ns; kept for API symmetry */
     if (t->type == MD_TICK_RESET)
         return md_state_reset(st, t);
     if (t->type != MD_TICK_QUOTE && t->type != MD_TICK_TRADE)

@@ -171,7 +171,9 @@ static void on_tick(void *ctx, const md_tick *in)
     md_worker *w = ctx;
     md_tick t = *in;
     t.feed_id = (uint32_t)w->cur->id;
-    t.recv_ns = w->now;
+    /* A sender's origin stamp is only believable if it is not in our
+     * future (then it is some other host's clock). */
+    if (t.origin_ns <= 0 || t.origin_ns > w->now) t.origin_ns = w->now;
     t.src_hash = t.src_len ? md_sym_hash(t.source, t.src_len) : w->cur->feed_hash;
     t.sym_hash = t.sym_len ? md_sym_hash(t.symbol, t.sym_len) : 0;
     w->st.ticks_in++;

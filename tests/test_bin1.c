@@ -84,7 +84,7 @@ static void test_quote_round_trip(void **state)
     /* the worker fills these */
     assert_int_equal(t->feed_id, 0);
     assert_int_equal(t->src_hash, 0);
-    assert_int_equal(t->recv_ns, 0);
+    assert_int_equal(t->origin_ns, 0);
 
     /* no source, no seq/ts, only a bid, extreme exponents */
     memset(&c, 0, sizeof c);
@@ -662,10 +662,68 @@ static void test_garbage(void **state)
     }
 }
 
+/* The origin trailer: the frame's last 8 bytes, behind the body. */
+static void test_origin(void **state)
+{
+    (void)state;
+    uint8_t b[512];
+    capture c = {0};
+    size_t q = put_q(b, sizeof b, "MNQZ5");
+    size_t n = mdcache_bin1_add_origin(b, q, sizeof b, 5123456789LL);
+    assert_int_equal(n, q + 8);
+    assert_int_equal(b[7], 0x07);
+    assert_int_equal(b[2] | (b[3] << 8), (int)n);
+    /* Only once per frame, and only if it fits. */
+    assert_int_equal(mdcache_bin1_add_origin(b, n, sizeof b, 1), 0);
+    size_t t = put_t(b + n, sizeof b - n, "ESZ5", 9);
+    assert_int_equal(mdcache_bin1_add_origin(b + n, t, t + 7, 1), 0);
+    size_t t2 = mdcache_bin1_add_origin(b + n, t, sizeof b - n, 77);
+    assert_int_equal(t2, t + 8);
+    size_t plain = put_t(b + n + t2, sizeof b - n - t2, "NQZ5", 10);
+    size_t all = n + t2 + plain;
+    assert_int_equal(decode(&c, b, all, 1), all);
+    assert_int_equal(errs(&c), 0);
+    assert_int_equal(c.n, 3);
+    assert_int_equal(c.t[0].origin_ns, 5123456789LL);
+    assert_dec(c.t[0].v[MD_Q_ASK_SIZE], 5, 0);
+    assert_int_equal(c.t[1].origin_ns, 77);
+    assert_dec(c.t[1].v[MD_T_SIZE], 2, 0);
+    assert_int_equal(c.t[2].origin_ns, 0);
+
+    /* A later revision's extra body bytes sit between body and origin. */
+    memset(&c, 0, sizeof c);
+    t = put_t(b, sizeof b, "ESZ5", 9);
+    memset(b + t, 0xEE, 5);
+    b[2] = (uint8_t)(t + 5);
+    n = mdcache_bin1_add_origin(b, t + 5, sizeof b, 42);
+    assert_int_equal(decode(&c, b, n, 1), n);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.t[0].origin_ns, 42);
+
+    /* Flag set but no room for it after the body: truncated, nothing else lost. */
+    memset(&c, 0, sizeof c);
+    t = put_t(b, sizeof b, "ESZ5", 9);
+    b[7] |= MDCACHE_BIN1_F_ORIGIN;
+    plain = put_t(b + t, sizeof b - t, "NQZ5", 10);
+    assert_int_equal(decode(&c, b, t + plain, 1), t + plain);
+    assert_int_equal(c.st.err[MD_DERR_TRUNCATED], 1);
+    assert_int_equal(c.n, 1);
+    assert_string_equal(c.t[0].symbol, "NQZ5");
+
+    /* Zero or negative: not given. */
+    memset(&c, 0, sizeof c);
+    t = put_t(b, sizeof b, "ESZ5", 9);
+    n = mdcache_bin1_add_origin(b, t, sizeof b, -5);
+    assert_int_equal(decode(&c, b, n, 1), n);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(c.t[0].origin_ns, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quote_round_trip),
+        cmocka_unit_test(test_origin),
         cmocka_unit_test(test_trade_heartbeat_reset),
         cmocka_unit_test(test_doc_example),
         cmocka_unit_test(test_many_per_datagram),

@@ -95,6 +95,41 @@ static void test_merge(void **state)
     free(m);
 }
 
+/* record_n is n records of one value, and the JSON form lists exactly the
+ * non-empty buckets. */
+static void test_record_n_and_json(void **state)
+{
+    (void)state;
+    md_hist *a = malloc(sizeof *a), *b = malloc(sizeof *b);
+    md_hist_reset(a);
+    md_hist_reset(b);
+    for (int i = 0; i < 7; i++) md_hist_record(a, 250000);
+    md_hist_record(a, 3);
+    md_hist_record_n(b, 250000, 7);
+    md_hist_record_n(b, 3, 1);
+    md_hist_record_n(b, 999, 0);
+    assert_memory_equal(a, b, sizeof *a);
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    md_hist_write_json(f, b);
+    fclose(f);
+    char want[256];
+    snprintf(want, sizeof want,
+             "{\"count\":8,\"sum\":1750003,\"min\":3,\"max\":250000,\"buckets\":[[3,1],[%zu,7]]}",
+             md_hist_index(250000));
+    assert_string_equal(buf, want);
+    free(buf);
+    md_hist_reset(b);
+    f = open_memstream(&buf, &len);
+    md_hist_write_json(f, b);
+    fclose(f);
+    assert_string_equal(buf, "{\"count\":0,\"sum\":0,\"min\":0,\"max\":0,\"buckets\":[]}");
+    free(buf);
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -102,6 +137,7 @@ int main(void)
         cmocka_unit_test(test_buckets_tile_and_bound_error),
         cmocka_unit_test(test_quantiles),
         cmocka_unit_test(test_merge),
+        cmocka_unit_test(test_record_n_and_json),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -66,7 +66,7 @@ static void test_design_examples(void **state)
     assert_dec_str(t->v[MD_Q_BID], "21000.00");
     assert_int_equal(t->feed_id, 0);
     assert_int_equal(t->src_hash, 0);
-    assert_int_equal(t->recv_ns, 0);
+    assert_int_equal(t->origin_ns, 0);
 
     t = &c.t[1];
     assert_int_equal(t->type, MD_TICK_TRADE);
@@ -91,6 +91,23 @@ static void test_design_examples(void **state)
     assert_int_equal(t->flags, 0);
     for (int i = 0; i < 4; i++)
         assert_dec(t->v[i], 0, MD_DEC_ABSENT);
+}
+
+static void test_origin(void **state)
+{
+    (void)state;
+    capture c = {0};
+    dgram(&c,
+          "{\"type\":\"trade\",\"symbol\":\"A\",\"price\":1,\"size\":2,\"origin_ns\":5123456789}\n"
+          "{\"type\":\"trade\",\"symbol\":\"B\",\"price\":1,\"size\":2}\n"
+          "{\"type\":\"trade\",\"symbol\":\"C\",\"price\":1,\"size\":2,\"origin_ns\":-1}\n"
+          "{\"type\":\"trade\",\"symbol\":\"D\",\"price\":1,\"size\":2,\"origin_ns\":\"77\"}\n");
+    assert_int_equal(c.n, 3);
+    assert_int_equal(c.t[0].origin_ns, 5123456789LL);
+    assert_int_equal(c.t[1].origin_ns, 0);
+    assert_string_equal(c.t[2].symbol, "D");
+    assert_int_equal(c.t[2].origin_ns, 77);
+    assert_int_equal(c.st.err[MD_DERR_NEGATIVE] + c.st.err[MD_DERR_BAD_NUMBER], 1);
 }
 
 static void test_numbers(void **state)
@@ -553,6 +570,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_design_examples),
         cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_origin),
         cmocka_unit_test(test_quote_only_bid),
         cmocka_unit_test(test_unknown_fields),
         cmocka_unit_test(test_escapes_and_duplicates),

@@ -32,7 +32,7 @@ static md_tick mk(uint8_t type, const char *sym)
     for (int i = 0; i < 4; i++)
         t.v[i] = md_dec_absent();
     t.src_hash = 0xA;
-    t.recv_ns = 1000;
+    t.origin_ns = 1000;
     return t;
 }
 
@@ -381,7 +381,7 @@ static void test_reset_one_and_all(void **state)
     a->last_good_due = 0;
 
     r = mk(MD_TICK_RESET, "A");
-    r.recv_ns = 777;
+    r.origin_ns = 777;
     assert_int_equal(apply(&st, r), MD_APPLY_OK);
     assert_int_equal(st.stats.resets, 1);
     assert_int_equal(a->volume.mant, 0);
@@ -520,16 +520,16 @@ static void test_dirty_once_fifo(void **state)
 
     assert_int_equal(md_state_init(&st, 3), 0);
     t = quote("A", D(1, 0), NA);
-    t.recv_ns = 100;
+    t.origin_ns = 100;
     assert_int_equal(apply(&st, t), MD_APPLY_OK);
     t = quote("B", D(1, 0), NA);
-    t.recv_ns = 200;
+    t.origin_ns = 200;
     assert_int_equal(apply(&st, t), MD_APPLY_OK);
     t = quote("A", D(2, 0), NA);
-    t.recv_ns = 300;
+    t.origin_ns = 300;
     assert_int_equal(apply(&st, t), MD_APPLY_OK);
     t = quote("C", D(1, 0), NA);
-    t.recv_ns = 400;
+    t.origin_ns = 400;
     assert_int_equal(apply(&st, t), MD_APPLY_OK);
     a = find(&st, "A");
     b = find(&st, "B");
@@ -542,7 +542,7 @@ static void test_dirty_once_fifo(void **state)
     assert_int_equal(a->dirty, 0);
     /* Requeue A behind B and C; the queue wraps around its storage. */
     t = quote("A", D(3, 0), NA);
-    t.recv_ns = 500;
+    t.origin_ns = 500;
     assert_int_equal(apply(&st, t), MD_APPLY_OK);
     assert_int_equal(a->first_dirty_ns, 500);
     assert_ptr_equal(md_state_pop_dirty(&st), b);
