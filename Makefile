@@ -21,7 +21,7 @@ ifeq ($(SAN),1)
 endif
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Werror -Iinclude $(PKG_CFLAGS) $(SAN_FLAGS) -MMD -MP
+CFLAGS   += -std=c11 -D_GNU_SOURCE $(OPT) -Wall -Wextra -Werror -Iinclude -Itools $(PKG_CFLAGS) $(SAN_FLAGS) -MMD -MP
 LDFLAGS  += $(SAN_FLAGS)
 LDLIBS   += $(PKG_LIBS) -lpthread -lm
 
@@ -30,6 +30,9 @@ CFLAGS   += -DMD_VERSION='"$(VERSION)"'
 
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c)) $(wildcard feeds/*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+# Shared by the generators (tools/mdfeed, bench/mdgen): model, encoders, targets.
+GEN_SRC  := $(wildcard tools/common/*.c)
+GEN_OBJ  := $(GEN_SRC:%.c=$(BUILD)/obj/%.o)
 TOOL_SRC := $(wildcard tools/*.c)
 TOOLS    := $(TOOL_SRC:tools/%.c=$(BUILD)/%)
 BENCH_SRC:= $(wildcard bench/*.c)
@@ -55,10 +58,14 @@ $(BUILD)/libmdcache.a: $(LIB_OBJ)
 $(BUILD)/mdcache: $(BUILD)/obj/src/main.o $(BUILD)/libmdcache.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libmdcache.a
+$(BUILD)/libfeedgen.a: $(GEN_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libfeedgen.a $(BUILD)/libmdcache.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libmdcache.a
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libfeedgen.a $(BUILD)/libmdcache.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
