@@ -35,8 +35,10 @@ GEN_SRC  := $(wildcard tools/common/*.c)
 GEN_OBJ  := $(GEN_SRC:%.c=$(BUILD)/obj/%.o)
 TOOL_SRC := $(wildcard tools/*.c)
 TOOLS    := $(TOOL_SRC:tools/%.c=$(BUILD)/%)
-BENCH_SRC:= $(wildcard bench/*.c)
-BENCHES  := $(BENCH_SRC:bench/%.c=$(BUILD)/bench/%)
+# bench/mdgen.c is the load generator, built as build/mdgen; the C
+# baseline lives with the other baselines.
+BENCH_SRC:= $(filter-out bench/mdgen.c,$(wildcard bench/*.c)) $(wildcard bench/baselines/*.c)
+BENCHES  := $(patsubst %.c,$(BUILD)/bench/%,$(notdir $(BENCH_SRC))) $(BUILD)/mdgen
 TEST_SRC := $(wildcard tests/test_*.c)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
@@ -67,6 +69,13 @@ $(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libfeedgen.a $(BUILD)/libmdcache.a
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libfeedgen.a $(BUILD)/libmdcache.a
 	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/bench/%: $(BUILD)/obj/bench/baselines/%.o $(BUILD)/libmdcache.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/mdgen: $(BUILD)/obj/bench/mdgen.o $(BUILD)/libfeedgen.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/libmdcache.a
