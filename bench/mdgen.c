@@ -75,6 +75,7 @@ typedef struct sender {
     atomic_bool done;
     uint64_t units, bytes, late;
     int64_t max_lag;
+    int64_t finished;    /* CLOCK_MONOTONIC after the last send */
     bool timed_out;
     char err[256];
 } sender;
@@ -229,6 +230,7 @@ static void *sender_main(void *arg)
     }
 out:
     flush_buf(s);
+    s->finished = fg_now(CLOCK_MONOTONIC);
     atomic_store(&s->done, true);
     return NULL;
 }
@@ -443,7 +445,7 @@ int main(int argc, char **argv)
             break;
     }
     uint64_t sent = 0, units = 0, bytes = 0, late = 0;
-    int64_t max_lag = 0;
+    int64_t max_lag = 0, finished = start;
     bool timed_out = false, failed = false;
     for (uint32_t k = 0; k < o.nthreads; k++) {
         sender *s = &snd[k];
@@ -455,6 +457,8 @@ int main(int argc, char **argv)
         if (s->max_lag > max_lag)
             max_lag = s->max_lag;
         timed_out |= s->timed_out;
+        if (s->finished > finished)
+            finished = s->finished;
         if (s->err[0]) {
             fprintf(stderr, "\nmdgen: sender %u: %s\n", k, s->err);
             failed = true;
@@ -464,7 +468,8 @@ int main(int argc, char **argv)
         close(s->fd);
         free(s->cdf);
     }
-    double el = (double)(fg_now(CLOCK_MONOTONIC) - start) / 1e9;
+    /* From the first scheduled tick to the last send. */
+    double el = (double)(finished - start) / 1e9;
     if (o.progress)
         fputc('\n', stderr);
     if (timed_out)

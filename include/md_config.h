@@ -46,6 +46,8 @@ typedef struct md_redis_url {
 
 typedef enum md_log_level { MD_LOG_ERROR = 0, MD_LOG_WARN, MD_LOG_INFO, MD_LOG_DEBUG } md_log_level;
 
+enum { MD_IDLE_WAIT = 0, MD_IDLE_SPIN = 1 };
+
 typedef struct md_config {
     char config_path[256];     /* "" when none */
     /* [mdcache] */
@@ -53,6 +55,7 @@ typedef struct md_config {
     int ncpus;
     md_log_level log_level;    /* log_level = error|warn|info|debug (info) */
     double stats_interval_s;   /* stats_interval = 5 (0 = off) */
+    int idle;                  /* idle = wait (MD_IDLE_WAIT) | spin (MD_IDLE_SPIN) */
     char report_file[1024];    /* report_file = "" (off): JSON counters + histograms at exit */
     uint32_t max_keys;         /* max_keys = 1000000 (whole process) */
     double shutdown_timeout_s; /* shutdown_timeout = 5 */

@@ -43,6 +43,7 @@ static const char FROM_CELERY[] = "CELERY_BROKER_URL";
 static const char FROM_DEFAULT[] = "default";
 
 static const char *const log_level_names[] = {"error", "warn", "info", "debug"};
+static const char *const idle_names[] = {"wait", "spin", NULL};
 
 typedef enum key_kind {
     K_U32,      /* uint32_t in [min, max] */
@@ -51,6 +52,7 @@ typedef enum key_kind {
     K_STR,      /* char[size] */
     K_TEMPLATE, /* char[size] holding exactly one "{symbol}" */
     K_LOGLEVEL,
+    K_ENUM,     /* int: index into key_def.names */
     K_CPUS,
     K_LISTEN,   /* repeatable */
     K_URL,      /* resolved with the environment in md_config_load */
@@ -73,6 +75,7 @@ typedef struct key_def {
     unsigned flags;
     const char *opt; /* command-line override, without "--"; NULL if none */
     const char *help;
+    const char *const *names; /* K_ENUM: the accepted spellings, NULL-terminated */
 } key_def;
 
 enum key_id {
@@ -80,6 +83,7 @@ enum key_id {
     KEY_LOG_LEVEL,
     KEY_STATS_INTERVAL,
     KEY_REPORT_FILE,
+    KEY_IDLE,
     KEY_MAX_KEYS,
     KEY_SHUTDOWN_TIMEOUT,
     KEY_LISTEN,
@@ -118,6 +122,9 @@ static const key_def keys[NKEYS] = {
                             "seconds between stats lines (0 = off)"},
     [KEY_REPORT_FILE] = {"mdcache", "report_file", K_STR, OFF(report_file), SZ(report_file), 0, 0,
                          0, "report", "JSON counters and latency histograms written at exit"},
+    [KEY_IDLE] = {"mdcache", "idle", K_ENUM, OFF(idle), 0, 0, 0, 0, "idle",
+                  "wait: idle workers sleep (shared machines); spin: they poll, for isolated cores",
+                  idle_names},
     [KEY_MAX_KEYS] = {"mdcache", "max_keys", K_U32, OFF(max_keys), 0, 1, 1000000000, 0, "max-keys",
                       "most keys held in memory, whole process"},
     [KEY_SHUTDOWN_TIMEOUT] = {"mdcache", "shutdown_timeout", K_SECONDS, OFF(shutdown_timeout_s), 0,
@@ -321,6 +328,18 @@ static int set_key(md_config *cfg, const key_def *k, const char *v, char *why, s
             return 0;
         }
         return md_config_errf(why, whylen, "expected error, warn, info or debug, got '%.64s'", v);
+    case K_ENUM: {
+        char list[160];
+        size_t o = 0;
+        for (int i = 0; k->names[i]; i++) {
+            if (strcmp(v, k->names[i]) == 0) {
+                *(int *)((char *)cfg + k->off) = i;
+                return 0;
+            }
+            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? " or " : "", k->names[i]);
+        }
+        return md_config_errf(why, whylen, "expected %s, got '%.64s'", list, v);
+    }
     case K_CPUS: {
         int n;
         if (md_cpus_parse(v, cfg->cpus, MD_MAX_WORKERS, &n, why, whylen) < 0) return -1;
@@ -370,6 +389,9 @@ static void fmt_key(const md_config *cfg, const key_def *k, char *buf, size_t ca
     case K_LOGLEVEL:
         snprintf(buf, cap, "%s",
                  (unsigned)cfg->log_level < 4 ? log_level_names[cfg->log_level] : "info");
+        break;
+    case K_ENUM:
+        snprintf(buf, cap, "%s", k->names[*(const int *)((const char *)cfg + k->off)]);
         break;
     case K_CPUS:
         fmt_cpus(cfg, buf, cap);
@@ -818,6 +840,7 @@ static const struct option long_opts[] = {
     {"stats-interval", required_argument, NULL, OPT_KEY + KEY_STATS_INTERVAL},
     {"max-keys", required_argument, NULL, OPT_KEY + KEY_MAX_KEYS},
     {"report", required_argument, NULL, OPT_KEY + KEY_REPORT_FILE},
+    {"idle", required_argument, NULL, OPT_KEY + KEY_IDLE},
     {"check-config", no_argument, NULL, OPT_CHECK},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
@@ -843,6 +866,7 @@ static void usage(FILE *f)
             "      --stats-interval SECS  stats line on stderr every SECS (0 = off)\n"
             "      --max-keys N           most keys held in memory\n"
             "      --report FILE          write JSON counters and histograms at exit\n"
+            "      --idle wait|spin       idle workers sleep (default) or poll (isolated cores)\n"
             "      --check-config         validate, print the effective config, exit\n"
             "      --version              print the version and exit\n"
             "  -h, --help                 print this text and exit\n"

@@ -202,10 +202,12 @@ class Baseline:
                   f"{SHUTDOWN_TIMEOUT} s of the stop signal", file=sys.stderr)
         finally:
             signal.alarm(0)
+        drops = bc.udp_kernel_drops([port for transport, _h, port, _f in self.args.listen
+                                     if transport == "udp"])
         bc.write_report(self.args.report, self.system, self.ticks, self.keys_written,
                         self.write_errors, self.decode_errors, self.latency, self.rtt,
                         self.batch, duplicates=self.state.duplicates,
-                        resets=self.state.resets)
+                        resets=self.state.resets, kernel_drops=drops)
 
 
 def main():

@@ -1,0 +1,435 @@
+#!/usr/bin/env python3
+"""mdcache benchmark harness (issue #3): mdcache and the tools users would
+otherwise pick, fed the same open-loop tick stream, side by side.
+
+For every (system, scenario, offered rate) point:
+  1. a fresh redis-server pinned to --redis-cpu;
+  2. the system under test pinned to --sut-cpu, reading its own socket;
+  3. build/mdgen pinned to --gen-cpu sends the stream, each tick stamped with
+     its *scheduled* send time, and writes what every key must end up as;
+  4. wait until Redis holds every expected value (or stops improving);
+  5. SIGTERM the system: it writes its report (ticks, keys, histograms of
+     per-tick latency = Redis ack - scheduled send, Redis round trips and
+     batch sizes); rusage gives its CPU seconds and peak RSS;
+  6. check every key against the generator's model: fast but wrong fails.
+Rates go up from the lowest until a system saturates (it can no longer keep
+up, loses ticks, or its p99 passes 1 s); higher rates are not offered to it.
+
+  bench/run.py                 the full matrix  -> bench/results/latest.{md,json} + SVGs
+  bench/run.py --smoke         30 s correctness pass (CI): every system, tiny load
+Python standard library only.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
+from harness import RedisServer, Resp, free_port, load_expect, parse_counters  # noqa: E402
+
+sys.path.insert(0, HERE)
+import report  # noqa: E402
+
+BUILD = os.environ.get("MD_BUILD", os.path.join(ROOT, "build"))
+PY = "/usr/bin/python3"  # Debian's, where python3-redis lives
+BASE = os.path.join(HERE, "baselines")
+
+# name -> (argv builder, ready marker on stderr)
+def _mdcache(a, idle="wait"):
+    ini = os.path.join(os.path.dirname(a["report"]), "mdcache.ini")
+    with open(ini, "w") as f:
+        # No last_good copies: the baselines write only the latest key.
+        f.write("[keys]\nprice_ttl = %d\nlast_good_key =\n" % TTL)
+    return [os.path.join(BUILD, "mdcache"), "-c", ini, "--redis", a["redis"], "--listen", a["listen"],
+            "--cpus", str(a["cpu"]), "--stats-interval", "0", "--report", a["report"], "--idle", idle]
+
+
+def _redispy(mode):
+    return lambda a: [PY, os.path.join(BASE, "redispy_baseline.py"), "--mode", mode, "--ttl", str(TTL),
+                      "--listen", a["listen"], "--redis", a["redis"], "--report", a["report"]]
+
+
+# Every system writes with this TTL. The product's 5 s would let a baseline's
+# keys expire between the end of a slow run and the check (baselines do not
+# refresh keys the way mdcache does for live sources), failing it for the
+# wrong reason; the SETEX work per key is the same.
+TTL = 60
+
+SYSTEMS = {
+    "mdcache": _mdcache,
+    # The same on a core of its own, polling instead of sleeping when idle.
+    "mdcache-spin": lambda a: _mdcache(a, "spin"),
+    "redispy-setex": _redispy("setex"),
+    "redispy-pipeline": _redispy("pipeline"),
+    "ioredis-autopipeline": lambda a: ["node", os.path.join(BASE, "ioredis_baseline.js"),
+                                       "--ttl", str(TTL), "--listen", a["listen"], "--redis", a["redis"],
+                                       "--report", a["report"]],
+    "hiredis-sync": lambda a: [os.path.join(BUILD, "bench", "hiredis_baseline"), "--ttl", str(TTL),
+                               "--listen", a["listen"], "--redis", a["redis"],
+                               "--report", a["report"]],
+}
+
+# name -> transport, format, symbols
+SCENARIOS = {
+    "udp-bin1-1k": ("udp", "bin1", 1000),
+    "udp-bin1-10k": ("udp", "bin1", 10000),
+    "udp-bin1-100k": ("udp", "bin1", 100000),
+    "tcp-jsonl-1k": ("tcp", "jsonl", 1000),
+    "tcp-jsonl-100k": ("tcp", "jsonl", 100000),
+}
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+class Point:
+    """One run of one system at one offered rate."""
+
+    def __init__(self, args, system, scenario, rate, ticks, tmp):
+        self.a, self.system, self.scenario, self.rate, self.ticks = args, system, scenario, rate, ticks
+        self.tmp = tmp
+
+    def run(self):
+        a = self.a
+        transport, fmt, nsym = SCENARIOS[self.scenario]
+        redis = RedisServer()
+        redis.start()
+        row = {"system": self.system, "scenario": self.scenario, "offered_tps": self.rate,
+               "transport": transport, "format": fmt, "symbols": nsym}
+        proc = None
+        try:
+            subprocess.run(["taskset", "-pc", str(a.redis_cpu), str(redis.proc.pid)],
+                           stdout=subprocess.DEVNULL, check=True)
+            port = free_port(transport)
+            rep = os.path.join(self.tmp, "report.json")
+            if os.path.exists(rep):
+                os.unlink(rep)
+            sa = {"redis": redis.url, "listen": "%s://127.0.0.1:%d?format=%s" % (transport, port, fmt),
+                  "report": rep, "cpu": a.sut_cpu}
+            argv = ["taskset", "-c", str(a.sut_cpu)] + SYSTEMS[self.system](sa)
+            errf = open(os.path.join(self.tmp, "sut.log"), "w+")
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=errf, stderr=errf)
+            if not self._wait_ready(errf, proc):
+                raise RuntimeError("%s did not start:\n%s" % (self.system, self._tail(errf)))
+            exp_path = os.path.join(self.tmp, "expect.jsonl")
+            gen = [os.path.join(BUILD, "mdgen"), "--target", "%s://127.0.0.1:%d" % (transport, port),
+                   "--format", fmt, "--symbols", str(nsym), "--rate", str(self.rate),
+                   "--duration", str(a.duration), "--per-datagram", str(a.per_datagram),
+                   "--zipf", str(a.zipf), "--cpus", str(a.gen_cpu), "--expect", exp_path,
+                   "--seed", "7", "--max-time", str(a.duration * 3 + 20)]
+            if self.ticks:
+                gen += ["--ticks", str(self.ticks)]
+            if a.gen_sched == "nice":
+                gen = ["nice", "-n", "-10"] + gen
+            elif a.gen_sched == "fifo":
+                gen = ["chrt", "-f", "1"] + gen
+            g = subprocess.run(gen, capture_output=True, text=True, timeout=a.duration * 3 + 60)
+            if g.returncode != 0:
+                raise RuntimeError("mdgen failed: %s" % g.stderr)
+            gs = parse_counters([l for l in g.stdout.splitlines() if l.startswith("mdgen:")][-1])
+            expected = load_expect(exp_path)
+            t_end_gen = time.monotonic()
+            bad, drained_s = self._drain(redis, expected)
+            ru = self._stop(proc)
+            rc, proc = proc.returncode, None
+            with open(rep) as f:
+                r = json.load(f)
+            row.update(self._row(r, gs, ru, expected, bad, drained_s, time.monotonic() - t_end_gen))
+            row["exit_code"] = rc
+        except Exception as e:  # a broken point is a row that says so, not a crash
+            row.update({"correct": False, "error": str(e)[:500]})
+            log("  %s" % row["error"])
+        finally:
+            if proc and proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            redis.cleanup()
+        return row
+
+    @staticmethod
+    def _tail(f):
+        f.flush()
+        f.seek(0)
+        return "".join(f.readlines()[-15:])
+
+    @staticmethod
+    def _wait_ready(f, proc, timeout=20):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if proc.poll() is not None:
+                return False
+            f.flush()
+            f.seek(0)
+            txt = f.read()
+            if "ready" in txt:
+                return True
+            time.sleep(0.05)
+        return False
+
+    def _drain(self, redis, expected):
+        """Waits until every key is right, or the count of wrong keys stops
+        falling for a while (ticks were lost, or the system is stuck)."""
+        c = Resp(redis.port, timeout=30)
+        t0 = time.monotonic()
+        best, since = None, time.monotonic()
+        try:
+            while True:
+                bad = count_bad(c, expected)
+                now = time.monotonic()
+                if bad == 0:
+                    return 0, now - t0
+                if best is None or bad < best:
+                    best, since = bad, now
+                if now - since > self.a.stall_s or now - t0 > self.a.drain_max_s:
+                    return bad, now - t0
+                time.sleep(0.2)
+        finally:
+            c.close()
+
+    @staticmethod
+    def _stop(proc):
+        proc.send_signal(signal.SIGTERM)
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                proc.returncode = os.waitstatus_to_exitcode(status)
+                return ru
+            time.sleep(0.05)
+        proc.kill()
+        _, _, ru = os.wait4(proc.pid, 0)
+        proc.returncode = -9
+        raise RuntimeError("did not exit within 30 s of SIGTERM")
+
+    def _row(self, r, gs, ru, expected, bad, drained_s, after_gen_s):
+        lat = report.Hist(r["latency_ns"])
+        rtt = report.Hist(r["rtt_ns"])
+        bat = report.Hist(r["batch_keys"])
+        sent = gs["sent"]
+        el = gs["elapsed"]
+        ticks = r["ticks"]
+        keys = r["keys_written"]
+        cpu = ru.ru_utime + ru.ru_stime
+        # Keys/s over the time the system was actually writing: the send
+        # window plus however long it took to drain afterwards.
+        busy = el + (drained_s if bad == 0 else after_gen_s)
+        q = lambda h, p: round(h.quantile(p) / 1e3, 1)
+        row = {
+            "sent": sent, "gen_elapsed_s": el, "gen_max_lag_us": gs.get("max_lag_us"),
+            "gen_late_ticks": gs.get("late_ticks"),
+            "achieved_tps": round(min(ticks, sent) / el) if el else 0,
+            "ticks": ticks, "keys_written": keys,
+            "keys_per_s": round(keys / busy) if busy else 0,
+            "coalescing": round(ticks / keys, 2) if keys else None,
+            "latency_count": lat.count,
+            "p50_us": q(lat, .5), "p90_us": q(lat, .9), "p99_us": q(lat, .99),
+            "p999_us": q(lat, .999), "p9999_us": q(lat, .9999), "max_us": round(lat.max / 1e3, 1),
+            "spectrum_us": [[p, q(lat, p)] for p in report.SPECTRUM],
+            "rtt_p50_us": q(rtt, .5), "rtt_p99_us": q(rtt, .99),
+            "batch_p50": bat.quantile(.5), "batch_p99": bat.quantile(.99),
+            "cpu_s": round(cpu, 3),
+            "cpu_s_per_mtick": round(cpu / (ticks / 1e6), 3) if ticks else None,
+            "rss_mb": round(ru.ru_maxrss / 1024, 1),
+            "keys_expected": len(expected), "keys_wrong": bad, "drain_s": round(drained_s, 2),
+            "lost_ticks": max(0, sent - ticks),
+        }
+        row["correct"] = bad == 0 and ticks >= sent and r.get("write_errors", 0) == 0
+        return row
+
+
+def count_bad(c, expected, chunk=2000):
+    """Keys whose value differs from the model, compared as parsed JSON (the
+    baselines print floats: 21000.00 arrives as 21000.0, which is the same
+    number to every reader)."""
+    keys = list(expected)
+    bad = 0
+    for i in range(0, len(keys), chunk):
+        part = keys[i:i + chunk]
+        for k, v in zip(part, c.pipeline([("GET", k) for k in part])):
+            if v is None or v == "":
+                bad += 1
+                continue
+            try:
+                if json.loads(v) != json.loads(expected[k]):
+                    bad += 1
+            except ValueError:
+                bad += 1
+    return bad
+
+
+def ceiling(args, tmp, nsym=1000, n=2000000):
+    """redis-benchmark -P 64 doing the same SETEX (same key shape, a typical
+    value) against a fresh server pinned like the others: Redis's own limit."""
+    redis = RedisServer()
+    redis.start()
+    try:
+        subprocess.run(["taskset", "-pc", str(args.redis_cpu), str(redis.proc.pid)],
+                       stdout=subprocess.DEVNULL, check=True)
+        value = ('{"Last":21000.25,"Bid":21000.00,"Ask":21000.50,"Volume":12345,'
+                 '"High":21100.00,"Low":20950.00,"Timestamp":1763740000123}')
+        out = subprocess.run(["taskset", "-c", str(args.sut_cpu), "redis-benchmark", "-h", "127.0.0.1",
+                              "-p", str(redis.port), "-c", "8", "-P", "64", "-n", str(n), "-r", str(nsym),
+                              "--csv", "SETEX", "price:__rand_int__:latest", str(TTL), value],
+                             capture_output=True, text=True, timeout=300, check=True).stdout
+        # The command column holds the JSON value's quotes unescaped: count
+        # the 7 numeric columns from the end instead of parsing it as CSV.
+        for line in out.splitlines():
+            cols = line.strip().strip('"').split('","')
+            if line.startswith('"SETEX') and len(cols) >= 8:
+                return float(cols[-7])
+        raise RuntimeError("no SETEX result in redis-benchmark output: %r" % out[-300:])
+    finally:
+        redis.cleanup()
+
+
+def versions():
+    def cmd(argv):
+        try:
+            return subprocess.run(argv, capture_output=True, text=True, timeout=20).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return "not found"
+    lscpu = cmd(["lscpu"])
+    model = re.search(r"Model name:\s*(.*)", lscpu)
+    ioredis = "not installed"
+    try:
+        with open(os.path.join(BASE, "node_modules", "ioredis", "package.json")) as f:
+            ioredis = json.load(f)["version"]
+    except OSError:
+        pass
+    return {
+        "date": datetime.datetime.utcnow().strftime("%Y-%m-%d %H:%M UTC"),
+        "cpu": model.group(1) if model else platform.processor(),
+        "cores": os.cpu_count(),
+        "kernel": platform.release(),
+        "mdcache": cmd([os.path.join(BUILD, "mdcache"), "--version"]),
+        "redis": cmd(["redis-server", "--version"]),
+        "redis_py": cmd([PY, "-c", "import redis; print(redis.__version__)"]),
+        "python": cmd([PY, "--version"]),
+        "node": cmd(["node", "--version"]),
+        "ioredis": ioredis,
+        "hiredis": cmd(["pkg-config", "--modversion", "hiredis"]),
+        "gcc": cmd(["gcc", "-dumpfullversion"]),
+    }
+
+
+def raise_rmem(want=16 << 20):
+    """Node cannot force a UDP receive buffer past net.core.rmem_max the way
+    mdcache and the Python baselines do (SO_RCVBUFFORCE): lift the cap so
+    every system gets the same 16 MiB, when we may."""
+    path = "/proc/sys/net/core/rmem_max"
+    try:
+        with open(path) as f:
+            cur = int(f.read())
+        if cur < want:
+            with open(path, "w") as f:
+                f.write(str(want))
+            log("bench: raised net.core.rmem_max from %d to %d for equal UDP buffers" % (cur, want))
+    except (OSError, ValueError) as e:
+        log("bench: could not raise net.core.rmem_max (%s): Node's UDP buffer stays capped" % e)
+
+
+def saturated(row, rate):
+    if not row.get("correct"):
+        return True
+    if rate and row.get("achieved_tps", 0) < 0.95 * rate:
+        return True
+    return (row.get("p99_us") or 0) > 1e6
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--smoke", action="store_true", help="short correctness pass (CI)")
+    ap.add_argument("--systems", default=",".join(SYSTEMS))
+    ap.add_argument("--scenarios", default="udp-bin1-1k,tcp-jsonl-1k,udp-bin1-100k,tcp-jsonl-100k")
+    ap.add_argument("--rates", default="10000,20000,50000,100000,200000,500000,1000000")
+    ap.add_argument("--flat-out-ticks", type=int, default=3000000,
+                    help="after the last paced rate, one flat-out run of this many ticks (0: none)")
+    ap.add_argument("--duration", type=float, default=5.0, help="seconds per paced point")
+    ap.add_argument("--per-datagram", type=int, default=32)
+    ap.add_argument("--zipf", type=float, default=0.0)
+    ap.add_argument("--redis-cpu", type=int, default=0)
+    ap.add_argument("--sut-cpu", type=int, default=1)
+    ap.add_argument("--gen-cpu", type=int, default=0)
+    ap.add_argument("--gen-sched", choices=("normal", "nice", "fifo"), default="normal",
+                    help="scheduling of mdgen: normal, nice -10, or SCHED_FIFO 1 (root)")
+    ap.add_argument("--stall-s", type=float, default=3.0)
+    ap.add_argument("--drain-max-s", type=float, default=60.0)
+    ap.add_argument("--out", default=os.path.join(HERE, "results"))
+    ap.add_argument("--name", default="latest", help="output file stem in --out")
+    args = ap.parse_args()
+    if args.smoke:
+        args.rates = "2000"
+        args.flat_out_ticks = 0
+        args.duration = 1.0
+        args.scenarios = "udp-bin1-1k,tcp-jsonl-1k"
+        args.stall_s = 5.0
+    systems = [s for s in args.systems.split(",") if s]
+    scenarios = [s for s in args.scenarios.split(",") if s]
+    for s in systems:
+        if s not in SYSTEMS:
+            sys.exit("unknown system %r (have: %s)" % (s, ", ".join(SYSTEMS)))
+    for s in scenarios:
+        if s not in SCENARIOS:
+            sys.exit("unknown scenario %r (have: %s)" % (s, ", ".join(SCENARIOS)))
+    for tool in ("taskset", "redis-server", "redis-benchmark"):
+        if not shutil.which(tool):
+            sys.exit("bench: %s not found (run tools/install-deps.sh)" % tool)
+    rates = [int(float(r)) for r in args.rates.split(",") if r]
+    raise_rmem()
+    tmp = tempfile.mkdtemp(prefix="mdbench-")
+    t0 = time.monotonic()
+    rows = []
+    try:
+        log("bench: ceiling: redis-benchmark -P 64 SETEX")
+        ceil = ceiling(args, tmp, n=200000 if args.smoke else 2000000)
+        log("bench: ceiling %.0f SETEX/s" % (ceil or 0))
+        for sc in scenarios:
+            for sysname in systems:
+                plan = [(r, 0) for r in rates]
+                if args.flat_out_ticks:
+                    plan.append((0, args.flat_out_ticks))
+                for rate, ticks in plan:
+                    log("bench: %-22s %-15s %s" % (sysname, sc, "flat out" if not rate else "%d ticks/s" % rate))
+                    row = Point(args, sysname, sc, rate, ticks, tmp).run()
+                    rows.append(row)
+                    log("  -> achieved %s ticks/s, keys/s %s, p50 %s us, p99 %s us, p99.9 %s us, max %s us, %s" % (
+                        row.get("achieved_tps"), row.get("keys_per_s"), row.get("p50_us"), row.get("p99_us"),
+                        row.get("p999_us"), row.get("max_us"), "correct" if row.get("correct") else
+                        "WRONG (%s keys wrong, %s ticks lost)" % (row.get("keys_wrong"), row.get("lost_ticks"))))
+                    if rate and saturated(row, rate):
+                        break  # higher rates would only say the same, slower
+        meta = versions()
+        meta.update({"pinning": "redis-server on CPU %d, system under test on CPU %d, mdgen on CPU %d"
+                                % (args.redis_cpu, args.sut_cpu, args.gen_cpu),
+                     "duration_s": args.duration, "per_datagram": args.per_datagram, "zipf": args.zipf,
+                     "smoke": args.smoke, "wall_s": round(time.monotonic() - t0)})
+        os.makedirs(args.out, exist_ok=True)
+        report.write_all(args.out, args.name, meta, rows, ceil)
+        log("bench: wrote %s/%s.md, .json and plots in %.0f s" % (args.out, args.name, time.monotonic() - t0))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    broken = [r for r in rows if r.get("error")]
+    wrong = [r for r in rows if not r.get("correct") and (args.smoke or r.get("error"))]
+    if broken or (args.smoke and (wrong or len(rows) != len(systems) * len(scenarios))):
+        for r in wrong:
+            log("bench-smoke: FAILED %s %s: %s" % (r["system"], r["scenario"], r.get("error") or
+                                                   "%s keys wrong, %s ticks lost" % (r.get("keys_wrong"), r.get("lost_ticks"))))
+        sys.exit(1)
+    if args.smoke:
+        log("bench-smoke: every system correct in every scenario")
+
+
+if __name__ == "__main__":
+    main()
