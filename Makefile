@@ -5,6 +5,8 @@
 #   make run        demo against a private redis-server (or $REDIS_URL)
 #   make test       unit + integration tests (real redis-server processes)
 #   make test-san   the same suite built with ASan+UBSan -> build-san/
+#   make bench      mdcache vs the baselines, full matrix -> bench/results/latest.*
+#   make bench-smoke  a 30 s correctness pass of the same (CI)
 #   make fuzz       libFuzzer targets (clang)          -> build/fuzz/
 #   make fuzz-run   each fuzzer for FUZZ_SECONDS (default 20)
 #   make clean
@@ -45,7 +47,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 20
 
-.PHONY: all run test test-unit test-san fuzz fuzz-run deps clean
+.PHONY: all run test test-unit test-san fuzz fuzz-run deps bench-deps bench bench-smoke clean
 
 all: $(BUILD)/mdcache $(TOOLS) $(TESTS) $(BENCHES)
 
@@ -75,7 +77,7 @@ $(BUILD)/bench/%: $(BUILD)/obj/bench/baselines/%.o $(BUILD)/libmdcache.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/mdgen: $(BUILD)/obj/bench/mdgen.o $(BUILD)/libfeedgen.a
+$(BUILD)/mdgen: $(BUILD)/obj/bench/mdgen.o $(BUILD)/libfeedgen.a $(BUILD)/libmdcache.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(BUILD)/libmdcache.a
@@ -99,6 +101,20 @@ run: deps
 test: deps
 	@$(MAKE) --no-print-directory all
 	@bash tests/run.sh $(BUILD)
+
+# The baselines need Debian's python3-redis (in install-deps) and ioredis
+# from npm, installed at the version package-lock.json pins.
+bench-deps: deps
+	@cd bench/baselines && if [ ! -d node_modules/ioredis ]; then npm ci --no-audit --no-fund --loglevel=error; fi
+
+BENCH_ARGS ?=
+bench: bench-deps
+	@$(MAKE) --no-print-directory all
+	@python3 bench/run.py $(BENCH_ARGS)
+
+bench-smoke: bench-deps
+	@$(MAKE) --no-print-directory all
+	@python3 bench/run.py --smoke --out $(BUILD)/bench-smoke $(BENCH_ARGS)
 
 test-unit: all
 	@bash tests/run.sh $(BUILD) unit

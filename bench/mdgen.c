@@ -23,6 +23,8 @@
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -34,6 +36,7 @@
 #include <unistd.h>
 
 #include "common/feedgen.h"
+#include "md_hist.h"
 
 #define GEN_UDP_MAX 1400   /* datagram payload: loopback- and LAN-safe */
 #define GEN_BUF_MAX 65536  /* stream write */
@@ -75,6 +78,7 @@ typedef struct sender {
     atomic_bool done;
     uint64_t units, bytes, late;
     int64_t max_lag;
+    md_hist lag;         /* per tick: moment of sending - scheduled time */
     int64_t finished;    /* CLOCK_MONOTONIC after the last send */
     bool timed_out;
     char err[256];
@@ -96,35 +100,47 @@ static void die(const char *fmt, const char *arg)
     exit(2);
 }
 
+/* Waits until fd can take more, but never past the hard deadline: a
+ * receiver that stops reading must not hold the generator forever.
+ * -1 when time is up (or we were told to stop). */
+static int wait_writable(sender *s)
+{
+    for (;;) {
+        int64_t left = s->hard_deadline - fg_now(CLOCK_MONOTONIC);
+        if (left <= 0 || atomic_load(&gen_stop)) {
+            s->timed_out = left <= 0;
+            return -1;
+        }
+        struct pollfd p = {.fd = s->fd, .events = POLLOUT};
+        int ms = left > 100000000 ? 100 : (int)(left / 1000000) + 1;
+        if (poll(&p, 1, ms) > 0)
+            return 0;
+    }
+}
+
+/* Sends the buffer as one datagram, or writes all of it to the stream.
+ * The socket is non-blocking. */
 static int flush_buf(sender *s)
 {
     size_t off = 0;
     if (!s->blen)
         return 0;
-    if (s->o->target.transport == FG_UDP) {
-        for (;;) {
-            if (send(s->fd, s->buf, s->blen, 0) >= 0)
-                break;
-            if (errno == EINTR || errno == ENOBUFS || errno == EAGAIN) {
-                struct timespec ts = {0, 20000};
-                nanosleep(&ts, NULL);
-                if (fg_now(CLOCK_MONOTONIC) < s->hard_deadline && !atomic_load(&gen_stop))
-                    continue;
-            }
-            snprintf(s->err, sizeof s->err, "send: %s", strerror(errno));
-            return -1;
+    bool dgram = s->o->target.transport == FG_UDP;
+    while (off < s->blen) {
+        ssize_t n = dgram ? send(s->fd, s->buf, s->blen, 0) : write(s->fd, s->buf + off, s->blen - off);
+        if (n >= 0) {
+            off = dgram ? s->blen : off + (size_t)n;
+            continue;
         }
-    } else {
-        while (off < s->blen) {
-            ssize_t n = write(s->fd, s->buf + off, s->blen - off);
-            if (n < 0) {
-                if (errno == EINTR)
-                    continue;
-                snprintf(s->err, sizeof s->err, "write: %s", strerror(errno));
+        if (errno == EINTR)
+            continue;
+        if (errno == EAGAIN || errno == ENOBUFS) {
+            if (wait_writable(s))
                 return -1;
-            }
-            off += (size_t)n;
+            continue;
         }
+        snprintf(s->err, sizeof s->err, "%s: %s", dgram ? "send" : "write", strerror(errno));
+        return -1;
     }
     s->units++;
     s->bytes += s->blen;
@@ -204,6 +220,7 @@ static void *sender_main(void *arg)
                 t.origin_ns = sched;
             if (now - sched > s->max_lag)
                 s->max_lag = now - sched;
+            md_hist_record(&s->lag, (uint64_t)(now > sched ? now - sched : 0));
             if (now - sched > 1000000)
                 s->late++;
             if (s->blen + 512 > cap && flush_buf(s))
@@ -394,6 +411,7 @@ int main(int argc, char **argv)
     for (uint32_t k = 0; k < o.nthreads; k++) {
         sender *s = &snd[k];
         s->id = (int)k;
+        md_hist_reset(&s->lag);
         s->o = &o;
         s->model = &model;
         s->rng = o.seed * 0x9e3779b97f4a7c15ULL + k + 1;
@@ -420,6 +438,7 @@ int main(int argc, char **argv)
         s->fd = fg_connect(&o.target, err, sizeof err);
         if (s->fd < 0)
             die("%s", err);
+        fcntl(s->fd, F_SETFL, fcntl(s->fd, F_GETFL) | O_NONBLOCK);
     }
     for (uint32_t k = 0; k < o.nthreads; k++)
         if (pthread_create(&snd[k].tid, NULL, sender_main, &snd[k]))
@@ -446,6 +465,8 @@ int main(int argc, char **argv)
     }
     uint64_t sent = 0, units = 0, bytes = 0, late = 0;
     int64_t max_lag = 0, finished = start;
+    static md_hist lag;
+    md_hist_reset(&lag);
     bool timed_out = false, failed = false;
     for (uint32_t k = 0; k < o.nthreads; k++) {
         sender *s = &snd[k];
@@ -457,6 +478,7 @@ int main(int argc, char **argv)
         if (s->max_lag > max_lag)
             max_lag = s->max_lag;
         timed_out |= s->timed_out;
+        md_hist_merge(&lag, &s->lag);
         if (s->finished > finished)
             finished = s->finished;
         if (s->err[0]) {
@@ -478,10 +500,12 @@ int main(int argc, char **argv)
     if (o.expect && fg_write_expect(&model, o.expect, "mdgen"))
         failed = true;
     printf("mdgen: sent=%" PRIu64 " scheduled=%" PRIu64 " threads=%u %s=%" PRIu64 " bytes=%" PRIu64
-           " elapsed=%.3f rate=%.0f offered=%.0f late_ticks=%" PRIu64 " max_lag_us=%.0f timed_out=%d\n",
+           " elapsed=%.3f rate=%.0f offered=%.0f late_ticks=%" PRIu64 " lag_p50_us=%.1f"
+           " lag_p99_us=%.1f lag_p999_us=%.1f max_lag_us=%.1f timed_out=%d\n",
            sent, o.nticks, o.nthreads, o.target.transport == FG_UDP ? "datagrams" : "writes", units,
-           bytes, el, el > 0 ? (double)sent / el : 0.0, o.rate, late, (double)max_lag / 1e3,
-           timed_out ? 1 : 0);
+           bytes, el, el > 0 ? (double)sent / el : 0.0, o.rate, late,
+           (double)md_hist_quantile(&lag, 0.5) / 1e3, (double)md_hist_quantile(&lag, 0.99) / 1e3,
+           (double)md_hist_quantile(&lag, 0.999) / 1e3, (double)max_lag / 1e3, timed_out ? 1 : 0);
     fg_model_free(&model);
     return failed ? 1 : 0;
 }

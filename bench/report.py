@@ -186,7 +186,8 @@ def write_all(out, name, meta, rows, ceil):
         if r["scenario"] not in scenarios:
             scenarios.append(r["scenario"])
     L = ["# mdcache benchmark: %s" % meta["date"], ""]
-    L.append("Machine: %s, %s cores, Linux %s. %s." % (meta["cpu"], meta["cores"], meta["kernel"], meta["pinning"]))
+    L.append("Machine: %s, %s cores, Linux %s. %s. Tuning during the run: %s." % (
+        meta["cpu"], meta["cores"], meta["kernel"], meta["pinning"], meta.get("tuning", "none")))
     L.append("")
     L.append("Versions: mdcache %s; %s; redis-py %s (%s); Node %s with ioredis %s; hiredis %s; gcc %s."
              % (meta["mdcache"], meta["redis"].split(" sha=")[0], meta["redis_py"], meta["python"],
@@ -197,7 +198,8 @@ def write_all(out, name, meta, rows, ceil):
              "Redis's acknowledgement of the write carrying it minus its scheduled send time (mdcache "
              "charges every tick of a coalesced write with its oldest tick's latency). Rates stop rising for "
              "a system once it saturates. `correct` means every key in Redis equals the generator's model "
-             "after the run and no tick was lost." % (meta["duration_s"], meta["per_datagram"], meta["zipf"]))
+             "after the run and no tick was lost. `mdgen lag` is how late the generator itself sent "
+             "(already inside every latency figure, as coordinated omission requires)." % (meta["duration_s"], meta["per_datagram"], meta["zipf"]))
     L.append("")
     if ceil:
         L.append("Ceiling: `redis-benchmark -P 64` SETEX of the same key shape: **%s SETEX/s**." % _v(ceil))
@@ -212,19 +214,20 @@ def write_all(out, name, meta, rows, ceil):
         L.append("## %s" % sc)
         L.append("")
         L.append("| system | offered ticks/s | achieved ticks/s | Redis keys/s | coalescing | p50 us | p90 us | p99 us "
-                 "| p99.9 us | p99.99 us | max us | CPU s / M ticks | peak RSS MB | correct |")
-        L.append("|---|" + "---:|" * 12 + "---|")
+                 "| p99.9 us | p99.99 us | max us | Redis RTT p50/p99 us | mdgen lag p99 us | CPU s / M ticks | peak RSS MB | correct |")
+        L.append("|---|" + "---:|" * 14 + "---|")
         for r in rows:
             if r["scenario"] != sc:
                 continue
             if r.get("error"):
-                L.append("| %s | %s | %s |%s" % (r["system"], _rate(r), "error: " + r["error"].replace("|", "/")[:120], " |" * 11))
+                L.append("| %s | %s | %s |%s" % (r["system"], _rate(r), "error: " + r["error"].replace("|", "/")[:120], " |" * 13))
                 continue
             ok = "yes" if r["correct"] else "**no** (%s keys wrong, %s ticks lost)" % (_v(r["keys_wrong"]), _v(r["lost_ticks"]))
-            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %s | %s | %s |" % (
                 r["system"], _rate(r), _v(r["achieved_tps"]), _v(r["keys_per_s"]), _v(r["coalescing"], 2),
                 _v(r["p50_us"]), _v(r["p90_us"]), _v(r["p99_us"]), _v(r["p999_us"]), _v(r["p9999_us"]),
-                _v(r["max_us"]), _v(r["cpu_s_per_mtick"], 2), _v(r["rss_mb"], 1), ok))
+                _v(r["max_us"]), _v(r["rtt_p50_us"]), _v(r["rtt_p99_us"]), _v(r.get("gen_lag_p99_us")),
+                _v(r["cpu_s_per_mtick"], 2), _v(r["rss_mb"], 1), ok))
         L.append("")
         base = "%s-%s" % (name, sc)
         cr = common_rate(rows, sc, systems)

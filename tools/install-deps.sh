@@ -6,7 +6,12 @@ set -u
 
 PKGS=(gcc make pkg-config clang libclang-rt-14-dev
       libhiredis-dev liburing-dev libssl-dev libxxhash-dev libcmocka-dev libinih-dev
-      redis-server redis-tools openssl python3 valgrind)
+      redis-server redis-tools openssl python3 valgrind python3-redis)
+# The Node baseline of the bench needs node and npm; any install will do
+# (this machine's may come from elsewhere than Debian), Debian's if none.
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+    PKGS+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do
