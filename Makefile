@@ -7,6 +7,7 @@
 #   make test-san   the same suite built with ASan+UBSan -> build-san/
 #   make bench      mdcache vs the baselines, full matrix -> bench/results/latest.*
 #   make bench-smoke  a 30 s correctness pass of the same (CI)
+#   make soak       10 minutes at 100k symbols, RSS sampled -> bench/results/soak-latest.md
 #   make fuzz       libFuzzer targets (clang)          -> build/fuzz/
 #   make fuzz-run   each fuzzer for FUZZ_SECONDS (default 20)
 #   make clean
@@ -47,7 +48,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 20
 
-.PHONY: all run test test-unit test-san fuzz fuzz-run deps bench-deps bench bench-smoke clean
+.PHONY: all run test test-unit test-san fuzz fuzz-run deps bench-deps bench bench-smoke soak clean
 
 all: $(BUILD)/mdcache $(TOOLS) $(TESTS) $(BENCHES)
 
@@ -111,6 +112,10 @@ BENCH_ARGS ?=
 bench: bench-deps
 	@$(MAKE) --no-print-directory all
 	@python3 bench/run.py $(BENCH_ARGS)
+
+soak: deps
+	@$(MAKE) --no-print-directory all
+	@python3 bench/soak.py $(SOAK_ARGS)
 
 bench-smoke: bench-deps
 	@$(MAKE) --no-print-directory all

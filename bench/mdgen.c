@@ -254,7 +254,7 @@ out:
 
 static void usage(FILE *f)
 {
-    fputs("usage: mdgen --target udp://H:P|tcp://H:P|unix:///path [options]\n"
+    fputs("usage: mdgen --target udp://H:P|tcp://H:P|unix:///path|file://path [options]\n"
           "  --format bin1|jsonl        wire format (bin1)\n"
           "  --rate R                   ticks/s offered, all threads together; 0 = flat out (10000)\n"
           "  --duration S               seconds of schedule: ticks = rate x S (10)\n"
@@ -396,6 +396,10 @@ int main(int argc, char **argv)
         o.max_time = 2 * o.duration + 10;
     if (o.nthreads > nsym)
         die("%s", "--threads must not exceed --symbols");
+    if (o.target.transport == FG_FILE && o.nthreads > 1)
+        die("%s", "a file:// target takes one sender thread");
+    if (o.target.transport == FG_FILE && o.origin && o.rate > 0)
+        fprintf(stderr, "mdgen: note: origin stamps in a file are in the past when it is replayed\n");
 
     uint64_t rng = o.seed;
     if (fg_model_init(&model, nsym, prefix, &rng))

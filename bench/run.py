@@ -80,13 +80,16 @@ SYSTEMS = {
                                "--report", a["report"]],
 }
 
-# name -> transport, format, symbols
+# name -> transport, format, symbols, systems (None: all), special.
+# udp-bin1-10k is the 1M ticks/s target's, where only mdcache goes.
+# redis-alone is the keys/s-at-saturation target's: see redis_alone_point.
 SCENARIOS = {
-    "udp-bin1-1k": ("udp", "bin1", 1000),
-    "udp-bin1-10k": ("udp", "bin1", 10000),
-    "udp-bin1-100k": ("udp", "bin1", 100000),
-    "tcp-jsonl-1k": ("tcp", "jsonl", 1000),
-    "tcp-jsonl-100k": ("tcp", "jsonl", 100000),
+    "udp-bin1-1k": ("udp", "bin1", 1000, None, False),
+    "udp-bin1-10k": ("udp", "bin1", 10000, ("mdcache", "mdcache-spin"), False),
+    "udp-bin1-100k": ("udp", "bin1", 100000, None, False),
+    "tcp-jsonl-1k": ("tcp", "jsonl", 1000, None, False),
+    "tcp-jsonl-100k": ("tcp", "jsonl", 100000, None, False),
+    "redis-alone": ("udp", "bin1", 100000, ("mdcache",), True),
 }
 
 
@@ -103,7 +106,8 @@ class Point:
 
     def run(self):
         a = self.a
-        transport, fmt, nsym = SCENARIOS[self.scenario]
+        transport, fmt, nsym, _, _ = SCENARIOS[self.scenario]
+        gen_cpu = a.gen_cpu
         redis = RedisServer()
         redis.start()
         row = {"system": self.system, "scenario": self.scenario, "offered_tps": self.rate,
@@ -127,7 +131,7 @@ class Point:
             gen = [os.path.join(BUILD, "mdgen"), "--target", "%s://127.0.0.1:%d" % (transport, port),
                    "--format", fmt, "--symbols", str(nsym), "--rate", str(self.rate),
                    "--duration", str(a.duration), "--per-datagram", str(a.per_datagram),
-                   "--zipf", str(a.zipf), "--cpus", str(a.gen_cpu), "--expect", exp_path,
+                   "--zipf", str(a.zipf), "--cpus", str(gen_cpu), "--expect", exp_path,
                    "--threads", str(a.gen_threads),
                    "--seed", "7", "--max-time", str(a.duration * 3 + 20)]
             if self.ticks:
@@ -187,7 +191,7 @@ class Point:
         best, since = None, time.monotonic()
         try:
             while True:
-                bad = count_bad(c, expected)
+                bad = count_bad(c, expected, exact=self.system.startswith("mdcache"))
                 now = time.monotonic()
                 if bad == 0:
                     return 0, now - t0
@@ -256,16 +260,19 @@ class Point:
         return row
 
 
-def count_bad(c, expected, chunk=2000):
+def count_bad(c, expected, chunk=2000, exact=False):
     """Keys whose value differs from the model, compared as parsed JSON (the
     baselines print floats: 21000.00 arrives as 21000.0, which is the same
-    number to every reader)."""
+    number to every reader); with exact, byte for byte (mdcache prints
+    decimals exactly as the feed sent them, and is held to that)."""
     keys = list(expected)
     bad = 0
     for i in range(0, len(keys), chunk):
         part = keys[i:i + chunk]
         for k, v in zip(part, c.pipeline([("GET", k) for k in part])):
-            if v is None or v == "":
+            if v == expected[k]:
+                continue
+            if exact or v is None or v == "":
                 bad += 1
                 continue
             try:
@@ -274,6 +281,92 @@ def count_bad(c, expected, chunk=2000):
             except ValueError:
                 bad += 1
     return bad
+
+
+STATS_RE = re.compile(r"^(\S+) INFO  stats: (.*)$")
+
+
+def redis_alone_point(args, tmp, ticks):
+    """Keys/s at saturation with Redis alone on its core, as in the ceiling
+    run: mdcache replays a capture from a file (file:// listener), so no
+    generator competes for either core, and writes as fast as Redis takes
+    it. The rate is read off mdcache's own stats lines (every 0.2 s) over
+    the stretch where it always had keys waiting: Redis-bound by
+    construction. Ends with every key checked byte for byte."""
+    row = {"system": "mdcache", "scenario": "redis-alone", "offered_tps": 0, "transport": "file",
+           "format": "bin1", "symbols": 100000}
+    cap, exp = os.path.join(tmp, "capture.bin1"), os.path.join(tmp, "expect.jsonl")
+    g = subprocess.run([os.path.join(BUILD, "mdgen"), "--target", "file://" + cap, "--rate", "0",
+                        "--ticks", str(ticks), "--symbols", "100000", "--no-origin", "--seed", "9",
+                        "--expect", exp], capture_output=True, text=True, timeout=600)
+    if g.returncode:
+        return dict(row, correct=False, error="mdgen: " + g.stderr[-300:])
+    expected = load_expect(exp)
+    redis = RedisServer()
+    redis.start()
+    proc = None
+    try:
+        subprocess.run(["taskset", "-pc", str(args.redis_cpu), str(redis.proc.pid)],
+                       stdout=subprocess.DEVNULL, check=True)
+        logp = os.path.join(tmp, "sat.log")
+        ini = os.path.join(tmp, "sat.ini")
+        with open(ini, "w") as f:
+            f.write("[keys]\nprice_ttl = %d\nlast_good_key =\n" % TTL)
+        with open(logp, "w") as logf:
+            proc = subprocess.Popen(["taskset", "-c", str(args.sut_cpu), os.path.join(BUILD, "mdcache"),
+                                     "-c", ini, "--redis", redis.url, "--listen", "file://%s?format=bin1" % cap,
+                                     "--cpus", str(args.sut_cpu), "--stats-interval", "0.2",
+                                     "--report", os.path.join(tmp, "sat.json")],
+                                    stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
+            end = time.monotonic() + 120
+            c = Resp(redis.port, timeout=30)
+            bad = len(expected)
+            while time.monotonic() < end:
+                time.sleep(0.5)
+                with open(logp) as f:
+                    last = [l for l in f if " stats: " in l][-1:]
+                if last and "dirty=0 " in last[0] and "inflight=0 " in last[0] and \
+                        " ticks_in=%d " % ticks in " " + last[0].split("stats: ", 1)[1]:
+                    bad = count_bad(c, expected, exact=True)
+                    break
+            c.close()
+            ru = Point._stop(proc)
+            proc = None
+        samples = []
+        with open(logp) as f:
+            for line in f:
+                m = STATS_RE.match(line.strip())
+                if m:
+                    t = datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S.%fZ").timestamp()
+                    samples.append((t, parse_counters(m.group(2))))
+        busy = [(t, s) for t, s in samples if s["dirty"] > 0]
+        kps = 0
+        if len(busy) >= 2:
+            kps = (busy[-1][1]["keys_written"] - busy[0][1]["keys_written"]) / (busy[-1][0] - busy[0][0])
+        with open(os.path.join(tmp, "sat.json")) as f:
+            r = json.load(f)
+        row.update({"sent": ticks, "ticks": r["ticks"], "keys_written": r["keys_written"],
+                    "keys_per_s": round(kps), "saturated_s": round(busy[-1][0] - busy[0][0], 2) if len(busy) >= 2 else 0,
+                    "coalescing": round(r["ticks"] / r["keys_written"], 2) if r["keys_written"] else None,
+                    "achieved_tps": None, "cpu_s": round(ru.ru_utime + ru.ru_stime, 3),
+                    "cpu_s_per_mtick": round((ru.ru_utime + ru.ru_stime) / (r["ticks"] / 1e6), 3),
+                    "rss_mb": round(ru.ru_maxrss / 1024, 1), "keys_expected": len(expected),
+                    "keys_wrong": bad, "lost_ticks": ticks - r["ticks"],
+                    "batch_p50": report.Hist(r["batch_keys"]).quantile(.5),
+                    "rtt_p50_us": round(report.Hist(r["rtt_ns"]).quantile(.5) / 1e3, 1),
+                    "rtt_p99_us": round(report.Hist(r["rtt_ns"]).quantile(.99) / 1e3, 1),
+                    "correct": bad == 0 and r["ticks"] == ticks})
+    except Exception as e:
+        row.update({"correct": False, "error": str(e)[:500]})
+    finally:
+        if proc and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        redis.cleanup()
+        for p in (cap, exp):
+            if os.path.exists(p):
+                os.unlink(p)
+    return row
 
 
 def ceiling(args, tmp, nsym=1000, n=2000000):
@@ -378,16 +471,22 @@ def saturated(row, rate):
 
 
 def main():
+    # A SIGTERM (or a CI timeout) must still stop the servers and systems
+    # this run started: turn it into an exception that runs every finally.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--smoke", action="store_true", help="short correctness pass (CI)")
     ap.add_argument("--systems", default=",".join(SYSTEMS))
-    ap.add_argument("--scenarios", default="udp-bin1-1k,tcp-jsonl-1k,udp-bin1-100k,tcp-jsonl-100k")
+    ap.add_argument("--scenarios",
+                    default="udp-bin1-1k,udp-bin1-10k,tcp-jsonl-1k,udp-bin1-100k,tcp-jsonl-100k,redis-alone")
     ap.add_argument("--rates", default="10000,20000,50000,100000,200000,500000,1000000")
     ap.add_argument("--flat-out-ticks", type=int, default=3000000,
                     help="after the last paced rate, one flat-out run of this many ticks (0: none)")
-    ap.add_argument("--duration", type=float, default=5.0, help="seconds per paced point")
+    ap.add_argument("--duration", type=float, default=4.0, help="seconds per paced point")
     ap.add_argument("--per-datagram", type=int, default=32)
     ap.add_argument("--zipf", type=float, default=0.0)
+    ap.add_argument("--redis-alone-ticks", type=int, default=4000000,
+                    help="ticks in the capture replayed for the redis-alone scenario")
     ap.add_argument("--gen-threads", type=int, default=1, help="mdgen sender threads")
     ap.add_argument("--redis-cpu", type=int, default=0)
     ap.add_argument("--sut-cpu", type=int, default=1)
@@ -396,7 +495,7 @@ def main():
                     help="scheduling of mdgen: normal, nice -10, or SCHED_FIFO 1 (root)")
     ap.add_argument("--no-tuning", action="store_true", help="leave rmem_max and haltpoll alone")
     ap.add_argument("--stall-s", type=float, default=3.0)
-    ap.add_argument("--drain-max-s", type=float, default=60.0)
+    ap.add_argument("--drain-max-s", type=float, default=20.0)
     ap.add_argument("--out", default=os.path.join(HERE, "results"))
     ap.add_argument("--name", default="latest", help="output file stem in --out")
     args = ap.parse_args()
@@ -423,11 +522,26 @@ def main():
     t0 = time.monotonic()
     rows = []
     try:
+        # Redis's own speed moves by a factor of two between runs on this
+        # VM: take the best of a few, so the ratio against it is not flattered.
         log("bench: ceiling: redis-benchmark -P 64 SETEX")
-        ceil = ceiling(args, tmp, n=200000 if args.smoke else 2000000)
-        log("bench: ceiling %.0f SETEX/s" % (ceil or 0))
+        ceils = [ceiling(args, tmp, n=200000 if args.smoke else 2000000)
+                 for _ in range(1 if args.smoke else 3)]
+        ceil = max(ceils)
+        log("bench: ceiling %.0f SETEX/s (runs: %s)" % (ceil, ", ".join("%.0f" % c for c in ceils)))
         for sc in scenarios:
             for sysname in systems:
+                if SCENARIOS[sc][3] and sysname not in SCENARIOS[sc][3]:
+                    continue
+                if SCENARIOS[sc][4]:
+                    log("bench: %-22s %-15s file replay, flat out" % (sysname, sc))
+                    row = max((redis_alone_point(args, tmp, args.redis_alone_ticks) for _ in range(2)),
+                              key=lambda r: r.get("keys_per_s", 0) if r.get("correct") else -1)
+                    rows.append(row)
+                    log("  -> %s keys/s over %s s with keys always waiting, %s ticks per key, %s" % (
+                        row.get("keys_per_s"), row.get("saturated_s"), row.get("coalescing"),
+                        "correct" if row.get("correct") else "WRONG %s" % row.get("error", row.get("keys_wrong"))))
+                    continue
                 plan = [(r, 0) for r in rates]
                 if args.flat_out_ticks:
                     plan.append((0, args.flat_out_ticks))
@@ -445,7 +559,7 @@ def main():
         meta.update({"pinning": "redis-server on CPU %d, system under test on CPU %d, mdgen on CPU %d"
                                 % (args.redis_cpu, args.sut_cpu, args.gen_cpu),
                      "duration_s": args.duration, "per_datagram": args.per_datagram, "zipf": args.zipf,
-                     "tuning": ", ".join(tuning.applied) or "none", "smoke": args.smoke, "wall_s": round(time.monotonic() - t0)})
+                     "tuning": ", ".join(tuning.applied) or "none", "ceiling_runs": ceils, "smoke": args.smoke, "wall_s": round(time.monotonic() - t0)})
         os.makedirs(args.out, exist_ok=True)
         report.write_all(args.out, args.name, meta, rows, ceil)
         log("bench: wrote %s/%s.md, .json and plots in %.0f s" % (args.out, args.name, time.monotonic() - t0))
@@ -454,7 +568,7 @@ def main():
         shutil.rmtree(tmp, ignore_errors=True)
     broken = [r for r in rows if r.get("error")]
     wrong = [r for r in rows if not r.get("correct") and (args.smoke or r.get("error"))]
-    if broken or (args.smoke and (wrong or len(rows) != len(systems) * len(scenarios))):
+    if broken or (args.smoke and wrong):
         for r in wrong:
             log("bench-smoke: FAILED %s %s: %s" % (r["system"], r["scenario"], r.get("error") or
                                                    "%s keys wrong, %s ticks lost" % (r.get("keys_wrong"), r.get("lost_ticks"))))

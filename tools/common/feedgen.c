@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -317,8 +318,8 @@ int fg_target_parse(const char *spec, fg_target *t, char *err, size_t errlen)
     const char *rest, *colon;
 
     memset(t, 0, sizeof *t);
-    if (strncmp(spec, "unix://", 7) == 0) {
-        t->transport = FG_UNIX;
+    if (strncmp(spec, "unix://", 7) == 0 || strncmp(spec, "file://", 7) == 0) {
+        t->transport = spec[0] == 'u' ? FG_UNIX : FG_FILE;
         if (strlen(spec + 7) == 0 || strlen(spec + 7) >= sizeof t->path) {
             snprintf(err, errlen, "bad unix target '%s'", spec);
             return -1;
@@ -331,7 +332,7 @@ int fg_target_parse(const char *spec, fg_target *t, char *err, size_t errlen)
     else if (strncmp(spec, "tcp://", 6) == 0)
         t->transport = FG_TCP;
     else {
-        snprintf(err, errlen, "bad target '%s' (want udp://H:P, tcp://H:P or unix:///path)", spec);
+        snprintf(err, errlen, "bad target '%s' (want udp://H:P, tcp://H:P, unix:///path or file://path)", spec);
         return -1;
     }
     rest = spec + 6;
@@ -367,6 +368,12 @@ int fg_target_parse(const char *spec, fg_target *t, char *err, size_t errlen)
 int fg_connect(const fg_target *t, char *err, size_t errlen)
 {
     int fd;
+    if (t->transport == FG_FILE) {
+        fd = open(t->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+            snprintf(err, errlen, "cannot create %s: %s", t->path, strerror(errno));
+        return fd;
+    }
     if (t->transport == FG_UNIX) {
         struct sockaddr_un sa = {.sun_family = AF_UNIX};
         strcpy(sa.sun_path, t->path);

@@ -17,7 +17,7 @@
 #define FG_SIZE_EXP (-3)
 #define FG_NAME_MAX 31
 
-enum { FG_UDP, FG_TCP, FG_UNIX };
+enum { FG_UDP, FG_TCP, FG_UNIX, FG_FILE };
 enum { FG_BIN1, FG_JSONL };
 
 /* A decimal as the generator sent it: exp 0 or negative, or absent. */
@@ -90,7 +90,8 @@ fg_dec fg_mk(int64_t mant, int exp);
 size_t fg_encode(const fg_model *m, int format, const fg_tick *t, const char *source,
                  bool string_numbers, unsigned char *out, size_t cap);
 
-/* udp://H:P, tcp://H:P or unix:///path; H must be loopback. 0 or -1 with err. */
+/* udp://H:P, tcp://H:P, unix:///path or file://path (a capture to replay
+ * with mdcache's file:// listener); H must be loopback. 0 or -1 with err. */
 int fg_target_parse(const char *spec, fg_target *t, char *err, size_t errlen);
 /* Connected socket, or -1 with err. */
 int fg_connect(const fg_target *t, char *err, size_t errlen);
