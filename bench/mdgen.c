@@ -38,7 +38,7 @@
 #include "common/feedgen.h"
 #include "md_hist.h"
 
-#define GEN_UDP_MAX 1400   /* datagram payload: loopback- and LAN-safe */
+#define GEN_UDP_DEFAULT 1400 /* datagram payload: loopback- and LAN-safe */
 #define GEN_BUF_MAX 65536  /* stream write */
 #define GEN_THREADS_MAX 16
 
@@ -47,7 +47,7 @@ typedef struct gen_opts {
     int format;
     double rate, duration, max_time, zipf;
     uint64_t nticks;
-    uint32_t per_dgram, nthreads;
+    uint32_t per_dgram, nthreads, dgram_bytes;
     int cpus[GEN_THREADS_MAX], ncpus;
     double burst_period, burst_len, burst_factor; /* seconds, seconds, x */
     char source[24];
@@ -180,7 +180,7 @@ static void *sender_main(void *arg)
 {
     sender *s = arg;
     const gen_opts *o = s->o;
-    const size_t cap = o->target.transport == FG_UDP ? GEN_UDP_MAX : GEN_BUF_MAX;
+    const size_t cap = o->target.transport == FG_UDP ? o->dgram_bytes : GEN_BUF_MAX;
     double due = 0; /* ns after start */
     uint64_t i = 0;
 
@@ -265,6 +265,7 @@ static void usage(FILE *f)
           "  --zipf S                   skew of symbol popularity, 0 = uniform (0)\n"
           "  --trade-ratio F            share of trades, rest quotes (0.3)\n"
           "  --per-datagram K           most ticks per datagram or stream write (32)\n"
+          "  --datagram-bytes B         largest UDP payload (1400)\n"
           "  --threads N                sender threads, each with its own socket (1)\n"
           "  --cpus LIST                pin sender thread k to LIST[k %% n], e.g. 0 or 0,1\n"
           "  --burst P:L:F              every P ms, L ms at F x the rate\n"
@@ -320,7 +321,7 @@ int main(int argc, char **argv)
         {"symbols", 1, 0, 'n'},    {"symbol-prefix", 1, 0, 'P'}, {"zipf", 1, 0, 'z'},
         {"trade-ratio", 1, 0, 'T'}, {"per-datagram", 1, 0, 'K'}, {"threads", 1, 0, 'j'},
         {"cpus", 1, 0, 'c'},       {"burst", 1, 0, 'b'},        {"source", 1, 0, 's'},
-        {"no-origin", 0, 0, 'O'},  {"seed", 1, 0, 'S'},         {"expect", 1, 0, 'e'},
+        {"no-origin", 0, 0, 'O'},  {"datagram-bytes", 1, 0, 'B'},  {"seed", 1, 0, 'S'},         {"expect", 1, 0, 'e'},
         {"progress", 0, 0, 'p'},   {"help", 0, 0, 'h'},         {0, 0, 0, 0}};
     static gen_opts o;
     static fg_model model;
@@ -334,6 +335,7 @@ int main(int argc, char **argv)
     o.rate = 10000;
     o.duration = 10;
     o.per_dgram = 32;
+    o.dgram_bytes = GEN_UDP_DEFAULT;
     o.nthreads = 1;
     o.origin = true;
     o.seed = 1;
@@ -371,6 +373,7 @@ int main(int argc, char **argv)
             strcpy(o.source, optarg);
             break;
         case 'O': o.origin = false; break;
+        case 'B': o.dgram_bytes = (uint32_t)num_arg("datagram-bytes", optarg, 512, 65000); break;
         case 'S': o.seed = (uint64_t)num_arg("seed", optarg, 0, 1.8e19); break;
         case 'e': o.expect = optarg; break;
         case 'p': o.progress = true; break;

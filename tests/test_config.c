@@ -113,6 +113,8 @@ static const char every_key[] = "; every key, none at its default\n"
                                 "cpus = 1,0\n"
                                 "log_level = debug\n"
                                 "stats_interval = 0\n"
+                                "report_file = /tmp/md-report.json\n"
+                                "idle = spin\n"
                                 "max_keys = 5000\n"
                                 "shutdown_timeout = 1.5\n"
                                 "\n"
@@ -148,6 +150,8 @@ static void check_every_key(const md_config *c)
     assert_int_equal(c->cpus[1], 0);
     assert_int_equal(c->log_level, MD_LOG_DEBUG);
     assert_true(c->stats_interval_s == 0.0);
+    assert_string_equal(c->report_file, "/tmp/md-report.json");
+    assert_int_equal(c->idle, MD_IDLE_SPIN);
     assert_int_equal(c->max_keys, 5000);
     assert_true(c->shutdown_timeout_s == 1.5);
     assert_int_equal(c->nlisten, 3);
@@ -282,6 +286,8 @@ static void test_value_errors(void **state)
                  "t.ini:2: [keys] prefix: too long (64 bytes, max 63)");
     load_bad_str("[mdcache]\nlog_level = loud\n",
                  "t.ini:2: [mdcache] log_level: expected error, warn, info or debug, got 'loud'");
+    load_bad_str("[mdcache]\nidle = busy\n",
+                 "t.ini:2: [mdcache] idle: expected wait or spin, got 'busy'");
     load_bad_str("[mdcache]\ncpus = 1,1\n", "t.ini:2: [mdcache] cpus: CPU 1 listed twice");
     load_bad_str("[mdcache]\ncpus =\n", "t.ini:2: [mdcache] cpus: empty CPU list");
     load_bad_str("[feeds]\nlisten = udp://1.2.3.4\n",
@@ -374,7 +380,8 @@ static void test_cli_basics(void **state)
 
     assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--listen", "tcp://127.0.0.1:2",
                           "--cpus", "1-1", "--log-level", "error", "--stats-interval", "0.5",
-                          "--max-keys", "77", "--redis", "unix:///tmp/r.sock?db=2"),
+                          "--max-keys", "77", "--redis", "unix:///tmp/r.sock?db=2", "--idle",
+                          "spin", "--report", "/tmp/r.json"),
                      0);
     assert_int_equal(cfg.nlisten, 2);
     assert_int_equal(cfg.listen[1].kind, MD_LISTEN_TCP);
@@ -383,6 +390,8 @@ static void test_cli_basics(void **state)
     assert_int_equal(cfg.log_level, MD_LOG_ERROR);
     assert_true(cfg.stats_interval_s == 0.5);
     assert_int_equal(cfg.max_keys, 77);
+    assert_int_equal(cfg.idle, MD_IDLE_SPIN);
+    assert_string_equal(cfg.report_file, "/tmp/r.json");
     assert_int_equal(cfg.redis.kind, MD_REDIS_UNIX);
     assert_int_equal(cfg.redis.db, 2);
     assert_string_equal(cfg.redis_url_from, "command line");
@@ -468,7 +477,8 @@ static void test_help_version(void **state)
     assert_int_equal(rc, 1);
     static const char *must[] = {
         "Usage: mdcache", "--config FILE", "--redis URL", "--listen SPEC", "--cpus LIST",
-        "--log-level", "--stats-interval", "--max-keys", "--check-config", "--version", "--help",
+        "--log-level", "--stats-interval", "--max-keys", "--report FILE", "--idle wait|spin",
+        "--check-config", "--version", "--help",
         "REDIS_URL", "CELERY_BROKER_URL", "REDIS_PASSWORD", "[mdcache]", "[feeds]", "[redis]",
         "[keys]", "cpus = 0", "log_level = info", "stats_interval = 5", "max_keys = 1000000",
         "shutdown_timeout = 5", "listen =", "udp_buffers = 256", "udp_buffer_size = 16384",
@@ -648,6 +658,8 @@ static void assert_same_config(const md_config *a, const md_config *b)
     assert_memory_equal(a->cpus, b->cpus, (size_t)a->ncpus * sizeof(int));
     assert_int_equal(a->log_level, b->log_level);
     assert_true(a->stats_interval_s == b->stats_interval_s);
+    assert_int_equal(a->idle, b->idle);
+    assert_string_equal(a->report_file, b->report_file);
     assert_int_equal(a->max_keys, b->max_keys);
     assert_true(a->shutdown_timeout_s == b->shutdown_timeout_s);
     assert_int_equal(a->nlisten, b->nlisten);
