@@ -197,10 +197,24 @@ static const char md_dec_pairs[201] = "00010203040506070809101112131415161718192
                                       "50515253545556575859606162636465666768697071727374"
                                       "75767778798081828384858687888990919293949596979899";
 
+/* Copies n <= 20 bytes. The digit runs copied here have variable length,
+ * which made each copy a libc call; with 24 bytes of room at dst (and 24
+ * readable at src) one fixed-size copy does, the bytes past n being
+ * overwritten by whatever is written next. */
+static inline void md_copy_digits(char *dst, const char *src, size_t n, size_t room)
+{
+    if (room >= 24)
+        memcpy(dst, src, 24);
+    else
+        memcpy(dst, src, n);
+}
+
 size_t md_dec_format(md_dec d, char *buf, size_t cap)
 {
-    char digits[24];
-    char *dp = digits + sizeof digits; /* digits grow leftwards */
+    /* Digits end at digits + 24 and grow leftwards; the 24 bytes after
+     * that end keep every fixed-size read in md_copy_digits inside. */
+    char digits[48];
+    char *dp = digits + 24;
 
     if (!md_dec_present(d)) {
         if (cap < 5)
@@ -222,7 +236,7 @@ size_t md_dec_format(md_dec d, char *buf, size_t cap)
     } else {
         *--dp = (char)('0' + mag);
     }
-    size_t nd = (size_t)(digits + sizeof digits - dp);
+    size_t nd = (size_t)(digits + 24 - dp);
 
     int exp = d.exp;
     size_t fd = exp < 0 ? (size_t)-exp : 0;
@@ -234,7 +248,7 @@ size_t md_dec_format(md_dec d, char *buf, size_t cap)
     if (d.mant < 0)
         *o++ = '-';
     if (exp >= 0) {
-        memcpy(o, dp, nd);
+        md_copy_digits(o, dp, nd, cap - (size_t)(o - buf));
         o += nd;
         memset(o, '0', (size_t)exp);
         o += exp;
@@ -244,13 +258,13 @@ size_t md_dec_format(md_dec d, char *buf, size_t cap)
         *o++ = '.';
         memset(o, '0', fd - nd);
         o += fd - nd;
-        memcpy(o, dp, nd);
+        md_copy_digits(o, dp, nd, cap - (size_t)(o - buf));
         o += nd;
     } else {
-        memcpy(o, dp, nd - fd);
+        md_copy_digits(o, dp, nd - fd, cap - (size_t)(o - buf));
         o += nd - fd;
         *o++ = '.';
-        memcpy(o, dp + nd - fd, fd);
+        md_copy_digits(o, dp + nd - fd, fd, cap - (size_t)(o - buf));
         o += fd;
     }
     *o = '\0';

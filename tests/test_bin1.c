@@ -662,6 +662,56 @@ static void test_garbage(void **state)
     }
 }
 
+/* Names are checked eight bytes at a time: every length, every position,
+ * every kind of bad byte, inside a quote (names followed by a body) and a
+ * heartbeat (source at the very end of the frame, checked byte by byte). */
+static void test_name_bytes_every_position(void **state)
+{
+    (void)state;
+    static const uint8_t bad[] = {0x00, 0x09, 0x20, 0x7f, 0x80, 0xc3, 0xff};
+    uint8_t b[256];
+    char name[32];
+    for (size_t len = 1; len <= 31; len++) {
+        for (size_t pos = 0; pos < len; pos++) {
+            /* Edges of the allowed range at this position pass. */
+            for (int edge = 0; edge < 2; edge++) {
+                memset(name, 'a', len);
+                name[len] = '\0';
+                name[pos] = edge ? 0x7e : 0x21;
+                capture c = {0};
+                size_t n = mdcache_bin1_put_quote(b, sizeof b, name, name, 1, 1, 0, 0, B(1, 0),
+                                                  B(2, 0), B(1, 0), B(1, 0));
+                assert_int_equal(decode(&c, b, n, 1), n);
+                assert_int_equal(c.n, 1);
+                assert_memory_equal(c.t[0].symbol, name, len + 1);
+                assert_memory_equal(c.t[0].source, name, len + 1);
+                memset(&c, 0, sizeof c);
+                n = mdcache_bin1_put_heartbeat(b, sizeof b, name, 5);
+                assert_int_equal(decode(&c, b, n, 1), n);
+                assert_int_equal(c.n, 1);
+                assert_string_equal(c.t[0].source, name);
+            }
+            for (size_t k = 0; k < sizeof bad; k++) {
+                memset(name, 'a', len);
+                name[len] = '\0';
+                capture c = {0};
+                /* Symbol bad, then source bad, then heartbeat source bad. */
+                for (int where = 0; where < 3; where++) {
+                    size_t n = where < 2 ? mdcache_bin1_put_quote(b, sizeof b, name, name, 1, 1, 0, 0,
+                                                                 B(1, 0), B(2, 0), B(1, 0), B(1, 0))
+                                         : mdcache_bin1_put_heartbeat(b, sizeof b, name, 5);
+                    size_t at = 24 + pos + (where == 1 ? len : 0);
+                    b[at] = bad[k];
+                    memset(&c, 0, sizeof c);
+                    assert_int_equal(decode(&c, b, n, 1), n);
+                    assert_int_equal(c.n, 0);
+                    assert_int_equal(c.st.err[MD_DERR_SYMBOL], 1);
+                }
+            }
+        }
+    }
+}
+
 /* The origin trailer: the frame's last 8 bytes, behind the body. */
 static void test_origin(void **state)
 {
@@ -724,6 +774,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_quote_round_trip),
         cmocka_unit_test(test_origin),
+        cmocka_unit_test(test_name_bytes_every_position),
         cmocka_unit_test(test_trade_heartbeat_reset),
         cmocka_unit_test(test_doc_example),
         cmocka_unit_test(test_many_per_datagram),
