@@ -279,13 +279,7 @@ static void usage(FILE *f)
 
 static double num_arg(const char *name, const char *v, double lo, double hi)
 {
-    char *end;
-    double d = strtod(v, &end);
-    if (*v == '\0' || *end != '\0' || !(d >= lo && d <= hi)) {
-        fprintf(stderr, "mdgen: bad value '%s' for --%s (%g..%g)\n", v, name, lo, hi);
-        exit(2);
-    }
-    return d;
+    return fg_num_arg("mdgen", name, v, lo, hi);
 }
 
 static void parse_cpus(gen_opts *o, const char *v)

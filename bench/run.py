@@ -260,6 +260,9 @@ class Point:
             "rss_mb": round(ru.ru_maxrss / 1024, 1),
             "keys_expected": len(expected), "keys_wrong": bad, "drain_s": round(drained_s, 2),
             "lost_ticks": max(0, sent - ticks),
+            # The histograms themselves, as the system wrote them (md_hist
+            # buckets), for anyone who wants other percentiles later.
+            "histograms": {"latency_ns": r["latency_ns"], "rtt_ns": r["rtt_ns"], "batch_keys": r["batch_keys"]},
         }
         row["gen_timed_out"] = bool(gs.get("timed_out"))
         # A generator that hit its time bound did not deliver the schedule:

@@ -55,6 +55,7 @@ if [[ $MODE != unit ]]; then
     echo "== integration tests"
     export MDCACHE_BIN=$(cd "$BUILD" 2>/dev/null && pwd)/mdcache
     export MDFEED_BIN=$(cd "$BUILD" 2>/dev/null && pwd)/mdfeed
+    export MDGEN_BIN=$(cd "$BUILD" 2>/dev/null && pwd)/mdgen
     tally=$(mktemp)
     if [[ ! -x $MDCACHE_BIN ]]; then
         echo "integration: $MDCACHE_BIN not built"

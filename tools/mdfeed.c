@@ -339,13 +339,7 @@ static void usage(FILE *o)
 
 static double num_arg(const char *name, const char *v, double lo, double hi)
 {
-    char *end;
-    double d = strtod(v, &end);
-    if (*v == '\0' || *end != '\0' || !(d >= lo && d <= hi)) {
-        fprintf(stderr, "mdfeed: bad value '%s' for --%s\n", v, name);
-        exit(2);
-    }
-    return d;
+    return fg_num_arg("mdfeed", name, v, lo, hi);
 }
 
 int main(int argc, char **argv)

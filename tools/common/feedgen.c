@@ -58,6 +58,17 @@ static void fg_dec_add(fg_dec *acc, fg_dec x)
     acc->mant += x.mant * pow10i(x.exp - acc->exp);
 }
 
+double fg_num_arg(const char *who, const char *name, const char *v, double lo, double hi)
+{
+    char *end;
+    double d = strtod(v, &end);
+    if (*v == '\0' || *end != '\0' || !(d >= lo && d <= hi)) {
+        fprintf(stderr, "%s: bad value '%s' for --%s (%g..%g)\n", who, v, name, lo, hi);
+        exit(2);
+    }
+    return d;
+}
+
 fg_dec fg_mk(int64_t mant, int exp)
 {
     fg_dec d = {mant, exp, true};

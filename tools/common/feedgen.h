@@ -83,6 +83,8 @@ size_t fg_value(const fg_sym *s, char *out);
 int fg_write_expect(const fg_model *m, const char *path, const char *who);
 
 size_t fg_dec_print(fg_dec d, char *out);
+/* A numeric option's value in [lo, hi], or exit 2 naming who and the option. */
+double fg_num_arg(const char *who, const char *name, const char *v, double lo, double hi);
 fg_dec fg_mk(int64_t mant, int exp);
 
 /* Encodes t (with its origin stamp when set) at out; returns bytes, 0 if it
