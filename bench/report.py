@@ -171,7 +171,13 @@ def targets(rows, ceil):
         out.append("Sustained UDP bin1 with %s symbols, every key exact: **%s ticks/s** (%s offered; target >= 1,000,000)"
                    % (_v(b["symbols"]), _v(b["achieved_tps"]), _rate(b)))
     alone = [r for r in md if r["scenario"] == "redis-alone" and r.get("correct")]
-    if ceil and (alone or md):
+    if alone and alone[0].get("ceiling_pairs"):
+        b = alone[0]
+        out.append("Redis keys/s written at saturation (%s symbols, Redis alone on its core): median ratio to a "
+                   "ceiling run made just before **%.0f%%** (target >= 90%%); pairs of ceiling SETEX/s and mdcache "
+                   "keys/s: %s" % (_v(b["symbols"]), 100 * b.get("ratio_to_ceiling_median", 0),
+                                   "; ".join("%s / %s" % (_v(c), _v(k)) for c, k in b["ceiling_pairs"])))
+    elif ceil and (alone or md):
         b = max(alone or md, key=lambda r: r.get("keys_per_s", 0) if r.get("correct") else 0)
         out.append("Redis keys/s written at saturation: **%s** = %.0f%% of the redis-benchmark -P 64 ceiling "
                    "of %s SETEX/s over the same number of keys (%s, %s symbols; target >= 90%%)" % (
@@ -216,6 +222,12 @@ def write_all(out, name, meta, rows, ceil):
                      "; ".join("**%s SETEX/s** over %s keys (runs: %s)" % (_v(max(v)), _v(int(k)), ", ".join(_v(c) for c in v))
                                for k, v in sorted(by.items(), key=lambda kv: int(kv[0]))) or _v(ceil),
                      _v(max((int(k) for k in by), default=0))))
+        L.append("")
+    fl = meta.get("ping_floor")
+    if fl:
+        L.append("Floor: a single client's PING round trip between the same two cores (`redis-benchmark -c 1 "
+                 "PING`): p50 %s us, p99 %s us, max %s us. No system's latency here can beat it, and its tail "
+                 "shows this VM's own stalls." % (_v(fl["p50_us"]), _v(fl["p99_us"]), _v(fl["max_us"])))
         L.append("")
     tg = targets(rows, ceil)
     if tg:

@@ -150,11 +150,11 @@ class Point:
             expected = load_expect(exp_path)
             t_end_gen = time.monotonic()
             bad, drained_s = self._drain(redis, expected)
-            ru = self._stop(proc)
+            ru, hwm = self._stop(proc)
             rc, proc = proc.returncode, None
             with open(rep) as f:
                 r = json.load(f)
-            row.update(self._row(r, gs, ru, expected, bad, drained_s, time.monotonic() - t_end_gen))
+            row.update(self._row(r, gs, ru, hwm, expected, bad, drained_s, time.monotonic() - t_end_gen))
             row["exit_code"] = rc
         except Exception as e:  # a broken point is a row that says so, not a crash
             row.update({"correct": False, "error": str(e)[:500]})
@@ -212,20 +212,25 @@ class Point:
 
     @staticmethod
     def _stop(proc):
+        """SIGTERM, wait, and return (rusage, peak RSS in kB). The peak is
+        the process's own VmHWM, read just before the signal: rusage's
+        ru_maxrss would not do, since exec() carries over the forking
+        parent's high-water mark, which here is this harness's."""
+        hwm = peak_rss_kb(proc.pid)
         proc.send_signal(signal.SIGTERM)
         end = time.monotonic() + 30
         while time.monotonic() < end:
             pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
             if pid:
                 proc.returncode = os.waitstatus_to_exitcode(status)
-                return ru
+                return ru, hwm
             time.sleep(0.05)
         proc.kill()
         _, _, ru = os.wait4(proc.pid, 0)
         proc.returncode = -9
         raise RuntimeError("did not exit within 30 s of SIGTERM")
 
-    def _row(self, r, gs, ru, expected, bad, drained_s, after_gen_s):
+    def _row(self, r, gs, ru, hwm, expected, bad, drained_s, after_gen_s):
         lat = report.Hist(r["latency_ns"])
         rtt = report.Hist(r["rtt_ns"])
         bat = report.Hist(r["batch_keys"])
@@ -257,7 +262,7 @@ class Point:
             "batch_p50": bat.quantile(.5), "batch_p99": bat.quantile(.99),
             "cpu_s": round(cpu, 3),
             "cpu_s_per_mtick": round(cpu / (ticks / 1e6), 3) if ticks else None,
-            "rss_mb": round(ru.ru_maxrss / 1024, 1),
+            "rss_mb": round(hwm / 1024, 1),
             "keys_expected": len(expected), "keys_wrong": bad, "drain_s": round(drained_s, 2),
             "lost_ticks": max(0, sent - ticks),
             # The histograms themselves, as the system wrote them (md_hist
@@ -270,6 +275,17 @@ class Point:
         row["correct"] = (bad == 0 and ticks >= sent and r.get("write_errors", 0) == 0
                           and not row["gen_timed_out"])
         return row
+
+
+def peak_rss_kb(pid):
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def count_bad(c, expected, chunk=2000, exact=False):
@@ -344,7 +360,7 @@ def redis_alone_point(args, tmp, ticks, nsym=1000000):
                     bad = count_bad(c, expected, exact=True)
                     break
             c.close()
-            ru = Point._stop(proc)
+            ru, hwm = Point._stop(proc)
             proc = None
         samples = []
         with open(logp) as f:
@@ -367,7 +383,7 @@ def redis_alone_point(args, tmp, ticks, nsym=1000000):
                     "coalescing": round(r["ticks"] / r["keys_written"], 2) if r["keys_written"] else None,
                     "achieved_tps": None, "cpu_s": round(ru.ru_utime + ru.ru_stime, 3),
                     "cpu_s_per_mtick": round((ru.ru_utime + ru.ru_stime) / (r["ticks"] / 1e6), 3),
-                    "rss_mb": round(ru.ru_maxrss / 1024, 1), "keys_expected": len(expected),
+                    "rss_mb": round(hwm / 1024, 1), "keys_expected": len(expected),
                     "keys_wrong": bad, "lost_ticks": ticks - r["ticks"],
                     "batch_p50": report.Hist(r["batch_keys"]).quantile(.5),
                     "rtt_p50_us": round(report.Hist(r["rtt_ns"]).quantile(.5) / 1e3, 1),
@@ -386,29 +402,43 @@ def redis_alone_point(args, tmp, ticks, nsym=1000000):
     return row
 
 
-def ceiling(args, tmp, nsym=1000, n=2000000):
-    """redis-benchmark -P 64 doing the same SETEX (same key shape, a typical
-    value) against a fresh server pinned like the others: Redis's own limit."""
+def redis_benchmark(args, argv):
+    """Runs redis-benchmark pinned to the system-under-test core against a
+    fresh server pinned like the others; returns its numeric CSV columns
+    (rps, avg, min, p50, p95, p99, max; latencies in ms)."""
     redis = RedisServer()
     redis.start()
     try:
         subprocess.run(["taskset", "-pc", str(args.redis_cpu), str(redis.proc.pid)],
                        stdout=subprocess.DEVNULL, check=True)
-        value = ('{"Last":21000.25,"Bid":21000.00,"Ask":21000.50,"Volume":12345,'
-                 '"High":21100.00,"Low":20950.00,"Timestamp":1763740000123}')
         out = subprocess.run(["taskset", "-c", str(args.sut_cpu), "redis-benchmark", "-h", "127.0.0.1",
-                              "-p", str(redis.port), "-c", "8", "-P", "64", "-n", str(n), "-r", str(nsym),
-                              "--csv", "SETEX", "price:__rand_int__:latest", str(TTL), value],
+                              "-p", str(redis.port), "--csv"] + argv,
                              capture_output=True, text=True, timeout=300, check=True).stdout
-        # The command column holds the JSON value's quotes unescaped: count
-        # the 7 numeric columns from the end instead of parsing it as CSV.
+        # The command column may hold a JSON value's quotes unescaped:
+        # count the 7 numeric columns from the end instead of parsing CSV.
         for line in out.splitlines():
             cols = line.strip().strip('"').split('","')
-            if line.startswith('"SETEX') and len(cols) >= 8:
-                return float(cols[-7])
-        raise RuntimeError("no SETEX result in redis-benchmark output: %r" % out[-300:])
+            if line.startswith('"') and not line.startswith('"test"') and len(cols) >= 8:
+                return [float(c) for c in cols[-7:]]
+        raise RuntimeError("no result in redis-benchmark output: %r" % out[-300:])
     finally:
         redis.cleanup()
+
+
+def ceiling(args, tmp, nsym=1000, n=2000000):
+    """redis-benchmark -P 64 doing the same SETEX (same key shape, a typical
+    value): Redis's own limit, in SETEX/s."""
+    value = ('{"Last":21000.25,"Bid":21000.00,"Ask":21000.50,"Volume":12345,'
+             '"High":21100.00,"Low":20950.00,"Timestamp":1763740000123}')
+    return redis_benchmark(args, ["-c", "8", "-P", "64", "-n", str(n), "-r", str(nsym),
+                                  "SETEX", "price:__rand_int__:latest", str(TTL), value])[0]
+
+
+def ping_floor(args, n=100000):
+    """One client, one PING at a time, between the same two cores: the
+    round trip below which no system here can answer, and its tail."""
+    cols = redis_benchmark(args, ["-c", "1", "-n", str(n), "PING"])
+    return {"p50_us": cols[3] * 1e3, "p99_us": cols[5] * 1e3, "max_us": cols[6] * 1e3}
 
 
 def versions():
@@ -559,14 +589,31 @@ def main():
             log("bench: ceiling %.0f SETEX/s (runs: %s)" % (max(runs), ", ".join("%.0f" % c for c in runs)))
         ceils = ceils_by[max(ceils_by, key=int)]
         ceil = max(ceils)
+        floor = None if args.smoke else ping_floor(args)
+        if floor:
+            log("bench: PING round trip, one client: p50 %.0f us, p99 %.0f us, max %.0f us"
+                % (floor["p50_us"], floor["p99_us"], floor["max_us"]))
         for sc in scenarios:
             for sysname in systems:
                 if SCENARIOS[sc][3] and sysname not in SCENARIOS[sc][3]:
                     continue
                 if SCENARIOS[sc][4]:
                     log("bench: %-22s %-15s file replay, flat out" % (sysname, sc))
-                    row = max((redis_alone_point(args, tmp, args.redis_alone_ticks) for _ in range(2)),
-                              key=lambda r: r.get("keys_per_s", 0) if r.get("correct") else -1)
+                    # Redis's speed drifts by tens of percent over minutes
+                    # here: each run is paired with a ceiling run right
+                    # before it, and the target is judged on the median of
+                    # the pairs' ratios.
+                    pairs = []
+                    for _ in range(3):
+                        c = ceiling(args, tmp, nsym=1000000)
+                        pairs.append((c, redis_alone_point(args, tmp, args.redis_alone_ticks)))
+                        ceils_by.setdefault("1000000", []).append(c)
+                    ok = [(c, r) for c, r in pairs if r.get("correct")]
+                    row = max((r for _, r in pairs), key=lambda r: r.get("keys_per_s", 0) if r.get("correct") else -1)
+                    row["ceiling_pairs"] = [[round(c), r.get("keys_per_s")] for c, r in pairs]
+                    if ok:
+                        ratios = sorted(r["keys_per_s"] / c for c, r in ok)
+                        row["ratio_to_ceiling_median"] = round(ratios[len(ratios) // 2], 3)
                     rows.append(row)
                     log("  -> %s keys/s over the %s s after the capture was read, %s ticks per key, %s" % (
                         row.get("keys_per_s"), row.get("saturated_s"), row.get("coalescing"),
@@ -607,15 +654,14 @@ def main():
                                 % (args.redis_cpu, args.sut_cpu, args.gen_cpu),
                      "duration_s": args.duration, "per_datagram": args.per_datagram, "zipf": args.zipf,
                      "tuning": ", ".join(tuning.applied) or "none", "ceiling_runs": ceils,
-                     "ceiling_runs_by_keys": ceils_by, "smoke": args.smoke, "wall_s": round(time.monotonic() - t0)})
+                     "ceiling_runs_by_keys": ceils_by, "ping_floor": floor, "smoke": args.smoke, "wall_s": round(time.monotonic() - t0)})
         os.makedirs(args.out, exist_ok=True)
         if args.append:
             # Add to an earlier run's report: its rows stay unless this run
             # measured the same point again; the ceiling is the best of both.
             with open(os.path.join(args.out, args.name + ".json")) as f:
                 old = json.load(f)
-            seen = {(r["system"], r["scenario"], r["offered_tps"]) for r in rows
-                    if r["scenario"] != "target-50k-repeats"}
+            seen = {(r["system"], r["scenario"], r["offered_tps"]) for r in rows}
             rows = [r for r in old["rows"] if (r["system"], r["scenario"], r["offered_tps"]) not in seen] + rows
             for k, v in old["meta"].get("ceiling_runs_by_keys", {}).items():
                 meta["ceiling_runs_by_keys"][k] = v + meta["ceiling_runs_by_keys"].get(k, [])
