@@ -465,15 +465,22 @@ static int worker_setup(md_worker *w)
     md_runtime *rt = w->rt;
     const md_config *cfg = rt->cfg;
     struct io_uring_params p = {0};
-    /* COOP_TASKRUN: completions wait for our next kernel entry instead of
-     * interrupting the loop with an IPI; TASKRUN_FLAG tells liburing when
-     * such an entry is needed, so a busy loop never strands completions. */
-    p.flags = IORING_SETUP_CQSIZE | IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN |
-              IORING_SETUP_TASKRUN_FLAG;
-    p.cq_entries = MD_CQ_ENTRIES;
-    int rc = io_uring_queue_init_params(MD_SQ_ENTRIES, &w->ring, &p);
-    if (rc == -EINVAL) { /* older kernel: drop the optional flags */
-        p.flags = IORING_SETUP_CQSIZE;
+    /* DEFER_TASKRUN (6.1+): completion work runs only when this thread
+     * asks for events, never interrupting the loop, and a thread waiting
+     * for one completion is woken exactly when it is there. TASKRUN_FLAG
+     * tells liburing (and spin_until) when such a kernel entry is due, so
+     * a busy loop never strands completions. Older kernels get
+     * COOP_TASKRUN, which only spares the IPI, then no flags at all. */
+    static const unsigned modes[] = {
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+        IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG,
+        0,
+    };
+    int rc = -EINVAL;
+    for (size_t i = 0; i < sizeof modes / sizeof modes[0] && rc == -EINVAL; i++) {
+        memset(&p, 0, sizeof p);
+        p.flags = IORING_SETUP_CQSIZE | modes[i];
+        p.cq_entries = MD_CQ_ENTRIES;
         rc = io_uring_queue_init_params(MD_SQ_ENTRIES, &w->ring, &p);
     }
     if (rc) {
