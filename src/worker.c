@@ -654,7 +654,7 @@ static void stop_reading(md_worker *w)
  * its core. Saves the two wake-ups (feed datagram, Redis reply) that
  * dominate latency at moderate rates. Never sets `sleeping`, so producers
  * never spend a msg_ring on us. Completions still need a kernel entry
- * (COOP_TASKRUN): TASKRUN_FLAG says when, and io_uring_get_events runs
+ * (DEFER_TASKRUN): TASKRUN_FLAG says when, and io_uring_get_events runs
  * them without waiting. */
 static void spin_until(md_worker *w, int64_t until)
 {
