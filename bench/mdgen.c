@@ -421,7 +421,7 @@ int main(int argc, char **argv)
         s->rate = o.rate / o.nthreads;
         s->start = start;
         s->hard_deadline = start + (int64_t)(o.max_time * 1e9);
-        snprintf(s->source, sizeof s->source, "%s%u", o.source, k);
+        snprintf(s->source, sizeof s->source, "%.20s%u", o.source, k & 0xffu);
         if (o.zipf > 0) {
             s->cdf = malloc(sizeof *s->cdf * s->nsym);
             if (!s->cdf)

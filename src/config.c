@@ -75,7 +75,6 @@ typedef struct key_def {
     unsigned flags;
     const char *opt; /* command-line override, without "--"; NULL if none */
     const char *help;
-    const char *const *names; /* K_ENUM: the accepted spellings, NULL-terminated */
 } key_def;
 
 enum key_id {
@@ -111,6 +110,10 @@ enum key_id {
 #define OFF(field) offsetof(md_config, field)
 #define SZ(field) sizeof(((md_config *)0)->field)
 
+/* K_ENUM keys: the accepted spellings, NULL-terminated; the int stored is
+ * the index. */
+static const char *const *const enum_names[NKEYS] = {[KEY_IDLE] = idle_names};
+
 /* Grouped by section, in the order md_config_print writes them. */
 static const key_def keys[NKEYS] = {
     [KEY_CPUS] = {"mdcache", "cpus", K_CPUS, OFF(cpus), 0, 0, 0, 0, "cpus",
@@ -123,8 +126,7 @@ static const key_def keys[NKEYS] = {
     [KEY_REPORT_FILE] = {"mdcache", "report_file", K_STR, OFF(report_file), SZ(report_file), 0, 0,
                          0, "report", "JSON counters and latency histograms written at exit"},
     [KEY_IDLE] = {"mdcache", "idle", K_ENUM, OFF(idle), 0, 0, 0, 0, "idle",
-                  "wait: idle workers sleep (shared machines); spin: they poll, for isolated cores",
-                  idle_names},
+                  "wait: idle workers sleep (shared machines); spin: they poll, for isolated cores"},
     [KEY_MAX_KEYS] = {"mdcache", "max_keys", K_U32, OFF(max_keys), 0, 1, 1000000000, 0, "max-keys",
                       "most keys held in memory, whole process"},
     [KEY_SHUTDOWN_TIMEOUT] = {"mdcache", "shutdown_timeout", K_SECONDS, OFF(shutdown_timeout_s), 0,
@@ -331,12 +333,13 @@ static int set_key(md_config *cfg, const key_def *k, const char *v, char *why, s
     case K_ENUM: {
         char list[160];
         size_t o = 0;
-        for (int i = 0; k->names[i]; i++) {
-            if (strcmp(v, k->names[i]) == 0) {
+        const char *const *names = enum_names[k - keys];
+        for (int i = 0; names[i]; i++) {
+            if (strcmp(v, names[i]) == 0) {
                 *(int *)((char *)cfg + k->off) = i;
                 return 0;
             }
-            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? " or " : "", k->names[i]);
+            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? " or " : "", names[i]);
         }
         return md_config_errf(why, whylen, "expected %s, got '%.64s'", list, v);
     }
@@ -391,7 +394,7 @@ static void fmt_key(const md_config *cfg, const key_def *k, char *buf, size_t ca
                  (unsigned)cfg->log_level < 4 ? log_level_names[cfg->log_level] : "info");
         break;
     case K_ENUM:
-        snprintf(buf, cap, "%s", k->names[*(const int *)((const char *)cfg + k->off)]);
+        snprintf(buf, cap, "%s", enum_names[k - keys][*(const int *)((const char *)cfg + k->off)]);
         break;
     case K_CPUS:
         fmt_cpus(cfg, buf, cap);
