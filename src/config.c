@@ -713,8 +713,8 @@ void md_config_defaults(md_config *cfg)
     strcpy(cfg->redis_url, MD_DEFAULT_REDIS_URL);
     cfg->redis_url_from = FROM_DEFAULT;
     md_redis_url_parse(MD_DEFAULT_REDIS_URL, &cfg->redis, NULL, 0);
-    cfg->max_batch = 2048;
-    cfg->max_inflight = 4;
+    cfg->max_batch = 256;
+    cfg->max_inflight = 8;
     cfg->connect_timeout_s = 2;
     cfg->reconnect_min_s = 0.05;
     cfg->reconnect_max_s = 2;

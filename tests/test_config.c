@@ -90,8 +90,8 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.redis.port, 6379);
     assert_int_equal(cfg.redis.db, 0);
     assert_string_equal(cfg.redis.pass, "");
-    assert_int_equal(cfg.max_batch, 2048);
-    assert_int_equal(cfg.max_inflight, 4);
+    assert_int_equal(cfg.max_batch, 256);
+    assert_int_equal(cfg.max_inflight, 8);
     assert_true(cfg.connect_timeout_s == 2.0);
     assert_true(cfg.reconnect_min_s == 0.05);
     assert_true(cfg.reconnect_max_s == 2.0);
@@ -129,7 +129,7 @@ static const char every_key[] = "; every key, none at its default\n"
                                 "url = rediss://app@redis.internal:6390/3\n"
                                 "password = fromfile\n"
                                 "max_batch = 100\n"
-                                "max_inflight = 8\n"
+                                "max_inflight = 12\n"
                                 "connect_timeout = 0.25\n"
                                 "reconnect_min = 0.01\n"
                                 "reconnect_max = 10\n"
@@ -172,7 +172,7 @@ static void check_every_key(const md_config *c)
     assert_string_equal(c->redis.user, "app");
     assert_string_equal(c->redis.pass, "fromfile");
     assert_int_equal(c->max_batch, 100);
-    assert_int_equal(c->max_inflight, 8);
+    assert_int_equal(c->max_inflight, 12);
     assert_true(c->connect_timeout_s == 0.25);
     assert_true(c->reconnect_min_s == 0.01);
     assert_true(c->reconnect_max_s == 10.0);
@@ -224,7 +224,7 @@ static void test_syntax_details(void **state)
     assert_int_equal(cfg.max_batch, 77);
     /* An empty file changes nothing. */
     assert_int_equal(load_ok_str(""), 0);
-    assert_int_equal(cfg.max_batch, 2048);
+    assert_int_equal(cfg.max_batch, 256);
     /* A second load replaces the listen list, it does not append. */
     assert_int_equal(load_ok_str("[feeds]\nlisten = udp://127.0.0.1:1\nlisten = udp://127.0.0.1:2\n"),
                      0);
@@ -482,8 +482,8 @@ static void test_help_version(void **state)
         "REDIS_URL", "CELERY_BROKER_URL", "REDIS_PASSWORD", "[mdcache]", "[feeds]", "[redis]",
         "[keys]", "cpus = 0", "log_level = info", "stats_interval = 5", "max_keys = 1000000",
         "shutdown_timeout = 5", "listen =", "udp_buffers = 256", "udp_buffer_size = 16384",
-        "ring_size = 65536", "url = redis://localhost:6379/0", "password =", "max_batch = 2048",
-        "max_inflight = 4", "connect_timeout = 2", "reconnect_min = 0.05", "reconnect_max = 2",
+        "ring_size = 65536", "url = redis://localhost:6379/0", "password =", "max_batch = 256",
+        "max_inflight = 8", "connect_timeout = 2", "reconnect_min = 0.05", "reconnect_max = 2",
         "prefix =", "price_key = price:{symbol}:latest", "price_ttl = 5",
         "last_good_key = price:{symbol}:last_good", "last_good_interval = 1", "last_good_ttl = 0",
         "refresh_fraction = 0.5", "source_timeout = 3"};
