@@ -45,12 +45,30 @@ BUILD = os.environ.get("MD_BUILD", os.path.join(ROOT, "build"))
 PY = "/usr/bin/python3"  # Debian's, where python3-redis lives
 BASE = os.path.join(HERE, "baselines")
 
-# name -> (argv builder, ready marker on stderr)
+def pinned_redis(cpu):
+    """A fresh redis-server pinned to `cpu`; the caller cleans it up."""
+    redis = RedisServer().start()
+    try:
+        subprocess.run(["taskset", "-pc", str(cpu), str(redis.proc.pid)],
+                       stdout=subprocess.DEVNULL, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        redis.cleanup()
+        raise
+    return redis
+
+
+def bench_ini(path, last_good=False):
+    """Writes mdcache's config for a bench run (the bench TTL, below) and
+    returns its path. Without last_good: the baselines write only the
+    latest key, so mdcache is compared writing the same."""
+    with open(path, "w") as f:
+        f.write("[keys]\nprice_ttl = %d\n" % TTL + ("" if last_good else "last_good_key =\n"))
+    return path
+
+
+# argv builders; every system prints "ready" on stderr once it listens
 def _mdcache(a, idle="wait"):
-    ini = os.path.join(os.path.dirname(a["report"]), "mdcache.ini")
-    with open(ini, "w") as f:
-        # No last_good copies: the baselines write only the latest key.
-        f.write("[keys]\nprice_ttl = %d\nlast_good_key =\n" % TTL)
+    ini = bench_ini(os.path.join(os.path.dirname(a["report"]), "mdcache.ini"))
     return [os.path.join(BUILD, "mdcache"), "-c", ini, "--redis", a["redis"], "--listen", a["listen"],
             "--cpus", str(a["cpu"]), "--stats-interval", "0", "--report", a["report"], "--idle", idle]
 
@@ -108,14 +126,11 @@ class Point:
         a = self.a
         transport, fmt, nsym, _, _ = SCENARIOS[self.scenario]
         gen_cpu = a.gen_cpu
-        redis = RedisServer()
-        redis.start()
+        redis = pinned_redis(a.redis_cpu)
         row = {"system": self.system, "scenario": self.scenario, "offered_tps": self.rate,
                "transport": transport, "format": fmt, "symbols": nsym}
         proc = None
         try:
-            subprocess.run(["taskset", "-pc", str(a.redis_cpu), str(redis.proc.pid)],
-                           stdout=subprocess.DEVNULL, check=True)
             port = free_port(transport)
             rep = os.path.join(self.tmp, "report.json")
             if os.path.exists(rep):
@@ -332,16 +347,11 @@ def redis_alone_point(args, tmp, ticks, nsym=1000000):
     if g.returncode:
         return dict(row, correct=False, error="mdgen: " + g.stderr[-300:])
     expected = load_expect(exp)
-    redis = RedisServer()
-    redis.start()
+    redis = pinned_redis(args.redis_cpu)
     proc = None
     try:
-        subprocess.run(["taskset", "-pc", str(args.redis_cpu), str(redis.proc.pid)],
-                       stdout=subprocess.DEVNULL, check=True)
         logp = os.path.join(tmp, "sat.log")
-        ini = os.path.join(tmp, "sat.ini")
-        with open(ini, "w") as f:
-            f.write("[keys]\nprice_ttl = %d\nlast_good_key =\n" % TTL)
+        ini = bench_ini(os.path.join(tmp, "sat.ini"))
         with open(logp, "w") as logf:
             proc = subprocess.Popen(["taskset", "-c", str(args.sut_cpu), os.path.join(BUILD, "mdcache"),
                                      "-c", ini, "--redis", redis.url, "--listen", "file://%s?format=bin1" % cap,
@@ -406,11 +416,8 @@ def redis_benchmark(args, argv):
     """Runs redis-benchmark pinned to the system-under-test core against a
     fresh server pinned like the others; returns its numeric CSV columns
     (rps, avg, min, p50, p95, p99, max; latencies in ms)."""
-    redis = RedisServer()
-    redis.start()
+    redis = pinned_redis(args.redis_cpu)
     try:
-        subprocess.run(["taskset", "-pc", str(args.redis_cpu), str(redis.proc.pid)],
-                       stdout=subprocess.DEVNULL, check=True)
         out = subprocess.run(["taskset", "-c", str(args.sut_cpu), "redis-benchmark", "-h", "127.0.0.1",
                               "-p", str(redis.port), "--csv"] + argv,
                              capture_output=True, text=True, timeout=300, check=True).stdout

@@ -22,8 +22,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 sys.path.insert(0, HERE)
-from harness import RedisServer, Resp, free_port, load_expect, parse_counters  # noqa: E402
-from run import TTL, count_bad  # noqa: E402
+from harness import Resp, free_port, load_expect, parse_counters  # noqa: E402
+from run import bench_ini, count_bad, pinned_redis  # noqa: E402
 
 BUILD = os.environ.get("MD_BUILD", os.path.join(ROOT, "build"))
 
@@ -45,18 +45,15 @@ def main():
     ap.add_argument("--out", default=os.path.join(HERE, "results", "soak-latest.md"))
     a = ap.parse_args()
     tmp = tempfile.mkdtemp(prefix="mdsoak-")
-    redis = RedisServer().start()
+    redis = pinned_redis(0)
     md = gen = None
     try:
-        subprocess.run(["taskset", "-pc", "0", str(redis.proc.pid)], stdout=subprocess.DEVNULL, check=True)
         port = free_port("udp")
         rep = os.path.join(tmp, "report.json")
         # The bench's TTL (bench/run.py): with the product's 5 s, keys of the
         # generator's source expire a few seconds after it stops, racing
         # the final check of 100k keys.
-        ini = os.path.join(tmp, "soak.ini")
-        with open(ini, "w") as f:
-            f.write("[keys]\nprice_ttl = %d\n" % TTL)
+        ini = bench_ini(os.path.join(tmp, "soak.ini"), last_good=True)
         log = open(os.path.join(tmp, "mdcache.log"), "w+")
         md = subprocess.Popen([os.path.join(BUILD, "mdcache"), "-c", ini, "--redis", redis.url, "--listen",
                                "udp://127.0.0.1:%d?format=bin1" % port, "--cpus", "1",
