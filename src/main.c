@@ -169,11 +169,15 @@ int main(int argc, char **argv)
     uint64_t left = md_runtime_stop(&rt);
     print_stats(&rt, "final", 1);
     print_latency(&rt);
-    if (cfg.report_file[0] && write_report(&rt, cfg.report_file, left)) left = left ? left : 1;
+    bool report_failed = cfg.report_file[0] && write_report(&rt, cfg.report_file, left);
     md_listen_close(rt.listeners, &cfg);
     md_runtime_free(&rt);
     if (left) {
         md_error("shutdown: %llu keys were not written to Redis", (unsigned long long)left);
+        return 1;
+    }
+    if (report_failed) {
+        md_error("shutdown complete: every key flushed, but the report was not written");
         return 1;
     }
     md_info("shutdown complete: every key flushed");

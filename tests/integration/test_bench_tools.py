@@ -68,6 +68,17 @@ class MdgenTest(MdTestCase):
         self.converge("tcp://127.0.0.1:%d?format=bin1" % port, "tcp://127.0.0.1:%d" % port,
                       ["--rate", "10000", "--duration", "1", "--no-origin"], 500)
 
+    def test_report_unwritable(self):
+        # Everything is flushed, but the run's record could not be written:
+        # a clear error naming the file, and a non-zero exit.
+        r = self.start_redis()
+        path = os.path.join(self.tmpdir(), "no-such-dir", "report.json")
+        m = self.start_mdcache(r, ["udp://127.0.0.1:%d?format=bin1" % free_port("udp")], cpus="0",
+                               args=["--report", path])
+        self.assertEqual(m.terminate(), 1, m.tail())
+        self.assertIn("report %s: No such file or directory" % path, m.log())
+        self.assertIn("every key flushed, but the report was not written", m.log())
+
     def test_bad_options(self):
         for args, msg in [
             (["--target", "udp://10.0.0.1:9"], "non-loopback"),
