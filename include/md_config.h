@@ -74,6 +74,16 @@ typedef struct md_config {
     double connect_timeout_s;  /* connect_timeout = 2 */
     double reconnect_min_s;    /* reconnect_min = 0.05 */
     double reconnect_max_s;    /* reconnect_max = 2 */
+    double keepalive_s;        /* keepalive = 15: TCP keepalive idle seconds (0 = off) */
+    double reply_timeout_s;    /* reply_timeout = 10: oldest batch unanswered => reconnect (0 = off) */
+    char client_name[64];      /* client_name = mdcache: CLIENT SETNAME <name>-w<N> ("" = none) */
+    /* TLS (rediss:// only), named like redis-cli's options */
+    char tls_cacert[1024];     /* cacert = FILE (default: the system store) */
+    char tls_cacertdir[1024];  /* cacertdir = DIR */
+    char tls_cert[1024];       /* cert = FILE: client certificate (mutual TLS) */
+    char tls_key[1024];        /* key = FILE: its private key */
+    char tls_sni[256];         /* sni = NAME: sent and verified instead of the URL host */
+    int tls_insecure;          /* insecure = no|yes: skip peer verification */
     /* [keys] */
     char key_prefix[64];       /* prefix = "" */
     char price_key[128];       /* price_key = price:{symbol}:latest */

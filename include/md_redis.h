@@ -3,17 +3,22 @@
  * io_uring, and its batch writer.
  *
  * Bytes move through io_uring (connect, send, recv); replies are parsed
- * with hiredis's redisReader. The transport is a plain fd today (TCP or
- * Unix socket); TLS (issue #4) slots in as a filter between the batch
- * buffer and the socket: OpenSSL over memory BIOs, encrypting wbuf into a
- * cipher buffer before the send and decrypting rbuf after the recv, so the
- * io_uring operations and the state machine stay as they are.
+ * with hiredis's redisReader. The transport is TCP, a Unix socket, or TLS:
+ * then md_tls (OpenSSL over memory BIOs) encrypts each batch before its
+ * send and decrypts after each recv, so the io_uring operations and the
+ * state machine are the same for all three.
  *
  * Batching: the writer takes dirty symbols from the coalescer and formats
  * them into one buffer of pipelined SETEX commands, written with one send.
  * A new batch is started only when the previous send completed and fewer
  * than max_inflight batches await replies: an idle link gets every update
  * at once, a busy link lets updates coalesce and batches grow.
+ *
+ * Every command in flight is remembered in order (md_cmd), so each reply
+ * is matched to the key it answers: an error puts that key back on the
+ * dirty queue when the error class says a retry can succeed, and a lost
+ * connection puts back every key not yet acknowledged. Reactions per
+ * error class are in docs/connectivity.md.
  */
 #ifndef MD_REDIS_H
 #define MD_REDIS_H
@@ -24,14 +29,17 @@
 
 #include "md_config.h"
 #include "md_format.h"
+#include "md_tls.h"
 
 struct md_worker;
+struct md_sym;
 struct redisReader;
 
 typedef enum md_redis_state {
     MD_REDIS_DOWN = 0,   /* waiting for backoff to expire */
     MD_REDIS_CONNECTING, /* connect submitted */
-    MD_REDIS_HANDSHAKE,  /* AUTH/SELECT sent */
+    MD_REDIS_TLS_HELLO,  /* TLS handshake */
+    MD_REDIS_HANDSHAKE,  /* AUTH/SELECT/CLIENT SETNAME sent */
     MD_REDIS_READY,
     MD_REDIS_CLOSING,    /* shut down, waiting for pending ops to complete */
 } md_redis_state;
@@ -41,23 +49,52 @@ typedef struct md_redis_target {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     char display[300]; /* host:port or path, no credentials */
+    md_tls_ctx *tls;   /* rediss:// only; shared, read-only */
 } md_redis_target;
 
 int md_redis_resolve(const md_redis_url *u, md_redis_target *t, char *err, size_t errlen);
 
-/* Per symbol in a batch, what its acknowledgement means for latency. */
-typedef struct md_batch_lat {
-    int64_t first_ns; /* origin of the oldest tick the write carries; 0 = refresh */
-    uint32_t ticks;   /* ticks coalesced into the write */
-} md_batch_lat;
+/* What a reply answers; the handshake ones come first on a connection. */
+typedef enum md_cmd_kind {
+    MD_CMD_AUTH,
+    MD_CMD_SELECT,
+    MD_CMD_SETNAME,
+    MD_CMD_LATEST, /* SETEX of the price key */
+    MD_CMD_GOOD,   /* SET/SETEX of the price fallback key */
+} md_cmd_kind;
+
+/* One command in flight, in send order. */
+typedef struct md_cmd {
+    struct md_sym *s;  /* data commands: the symbol written */
+    int64_t first_ns;  /* origin of the oldest tick the write carries; 0 = refresh */
+    uint32_t ticks;    /* ticks coalesced into the write */
+    uint8_t kind;      /* md_cmd_kind */
+} md_cmd;
 
 typedef struct md_batch {
-    uint32_t replies;    /* replies still expected */
-    uint32_t keys;       /* symbols in the batch */
-    uint8_t handshake;   /* AUTH/SELECT, not data */
+    uint32_t ncmds;    /* commands sent = replies expected */
+    uint32_t next;     /* index of the command the next reply answers */
+    uint32_t keys;     /* symbols in the batch */
+    uint32_t errors;   /* error replies so far */
+    uint8_t handshake; /* AUTH/SELECT/SETNAME, not data */
     int64_t sent_ns;
-    md_batch_lat *lat;   /* keys entries */
+    md_cmd *cmds;
 } md_batch;
+
+/* Error replies by what we do about them. */
+typedef enum md_rerr {
+    MD_RERR_OOM,      /* keep the key, pause writes */
+    MD_RERR_READONLY, /* keep the key, reconnect: the node was demoted */
+    MD_RERR_LOADING,  /* keep the key, pause writes */
+    MD_RERR_BUSY,     /* keep the key, pause writes */
+    MD_RERR_AUTH,     /* NOAUTH/WRONGPASS: keep the key, reconnect (re-authenticate) */
+    MD_RERR_NOPERM,   /* keep the key, pause writes until the ACL allows them */
+    MD_RERR_OTHER,    /* log; the key goes out again on its next change or refresh */
+} md_rerr;
+
+/* The class of an error reply's text ("OOM command not allowed ..."). */
+md_rerr md_redis_error_class(const char *msg);
+extern const char *const md_rerr_name[];
 
 typedef struct md_redis {
     struct md_worker *w;
@@ -68,20 +105,27 @@ typedef struct md_redis {
     uint32_t gen;         /* bumps per connection: stale completions are recognised */
     uint8_t send_busy, recv_busy, connect_busy;
     bool ever_connected;
-    bool need_reassert;   /* mark every key dirty once READY */
-    char *wbuf;
+    bool clean;           /* this connection had a batch without errors */
+    md_tls *tls;          /* TLS targets: this connection's session */
+    char *wbuf;           /* commands as formatted (plaintext) */
     size_t wcap, wlen, woff;
-    char *rbuf;
+    char *cbuf;           /* TLS: ciphertext being sent */
+    size_t ccap, clen, coff;
+    char *rbuf;           /* what recv delivered (ciphertext under TLS) */
     size_t rcap;
+    char *pbuf;           /* TLS: decrypted replies */
     struct redisReader *reader;
     md_batch *batches;    /* FIFO, max_inflight + 1 entries */
-    md_batch_lat *lat;    /* bcap * max_batch: backing of md_batch.lat */
+    md_cmd *cmds;         /* bcap * (2 * max_batch): backing of md_batch.cmds */
     uint32_t bhead, blen, bcap;
+    int64_t phase_ns;     /* when CONNECTING/TLS/HANDSHAKE began */
+    int64_t ready_ns;     /* when READY began */
     int64_t retry_at_ns;  /* when DOWN: next connect attempt */
     double backoff_s;
+    int64_t hold_until_ns;/* OOM/LOADING/BUSY/NOPERM: no new batch before this */
+    double hold_s;
     uint64_t rng;
     md_keytpl price_tpl, good_tpl;
-    char *ttl_str;
 } md_redis;
 
 int md_redis_init(md_redis *r, struct md_worker *w, const md_config *cfg,
@@ -99,5 +143,8 @@ void md_redis_on_recv(md_redis *r, uint32_t gen, int res, int64_t now);
 
 /* True when nothing is dirty and nothing awaits a reply. */
 bool md_redis_idle(const md_redis *r);
+
+/* Keys sent but not acknowledged (at exit: not known to be written). */
+uint64_t md_redis_unacked(const md_redis *r);
 
 #endif

@@ -94,6 +94,11 @@ md_sym *md_state_find(md_state *st, const char *sym, size_t len);
 /* Queues a symbol for writing unless already queued. */
 void md_state_mark_dirty(md_state *st, md_sym *s);
 
+/* Puts back a symbol whose write failed: queued again (its current value
+ * is what will be written), keeping the origin of its oldest unwritten
+ * tick and the count of ticks the lost write carried. */
+void md_state_requeue(md_state *st, md_sym *s, int64_t first_ns, uint32_t ticks);
+
 /* Pops the oldest dirty symbol (clearing its dirty mark), or NULL. */
 md_sym *md_state_pop_dirty(md_state *st);
 

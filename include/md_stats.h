@@ -28,7 +28,16 @@
     X(keys_written)  /* SET/SETEX acknowledged with OK */                                         \
     X(batches)       /* batches fully acknowledged */                                             \
     X(bytes_out)     /* bytes written to Redis */                                                 \
-    X(redis_errors)  /* error replies */                                                          \
+    X(redis_errors)  /* error replies, all types: the sum of the seven below */                   \
+    X(redis_oom)     /* OOM: writes paused, keys kept */                                          \
+    X(redis_readonly) /* READONLY: node demoted, reconnect */                                     \
+    X(redis_loading) /* LOADING: writes paused, keys kept */                                      \
+    X(redis_busy)    /* BUSY (script or module): writes paused, keys kept */                      \
+    X(redis_auth)    /* NOAUTH/WRONGPASS on a write: re-authenticate */                           \
+    X(redis_noperm)  /* NOPERM (ACL): writes paused, keys kept */                                 \
+    X(redis_other)   /* any other error: logged, key written again on change or refresh */       \
+    X(redis_timeouts) /* connections dropped: a batch waited reply_timeout */                     \
+    X(handshake_failures) /* connections whose TLS, AUTH or SELECT failed */                      \
     X(reconnects)    /* Redis connections (re)established after the first */                     \
     X(refreshes)     /* keys re-asserted for live sources */                                      \
     X(keys)          /* gauge: symbols held */                                                    \

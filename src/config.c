@@ -44,6 +44,7 @@ static const char FROM_DEFAULT[] = "default";
 
 static const char *const log_level_names[] = {"error", "warn", "info", "debug"};
 static const char *const idle_names[] = {"wait", "spin", NULL};
+static const char *const bool_names[] = {"no", "yes", NULL};
 
 typedef enum key_kind {
     K_U32,      /* uint32_t in [min, max] */
@@ -96,6 +97,15 @@ enum key_id {
     KEY_CONNECT_TIMEOUT,
     KEY_RECONNECT_MIN,
     KEY_RECONNECT_MAX,
+    KEY_KEEPALIVE,
+    KEY_REPLY_TIMEOUT,
+    KEY_CLIENT_NAME,
+    KEY_CACERT,
+    KEY_CACERTDIR,
+    KEY_CERT,
+    KEY_KEY,
+    KEY_SNI,
+    KEY_INSECURE,
     KEY_PREFIX,
     KEY_PRICE_KEY,
     KEY_PRICE_TTL,
@@ -112,7 +122,8 @@ enum key_id {
 
 /* K_ENUM keys: the accepted spellings, NULL-terminated; the int stored is
  * the index. */
-static const char *const *const enum_names[NKEYS] = {[KEY_IDLE] = idle_names};
+static const char *const *const enum_names[NKEYS] = {[KEY_IDLE] = idle_names,
+                                                     [KEY_INSECURE] = bool_names};
 
 /* Grouped by section, in the order md_config_print writes them. */
 static const key_def keys[NKEYS] = {
@@ -130,7 +141,7 @@ static const key_def keys[NKEYS] = {
     [KEY_MAX_KEYS] = {"mdcache", "max_keys", K_U32, OFF(max_keys), 0, 1, 1000000000, 0, "max-keys",
                       "most keys held in memory, whole process"},
     [KEY_SHUTDOWN_TIMEOUT] = {"mdcache", "shutdown_timeout", K_SECONDS, OFF(shutdown_timeout_s), 0,
-                              0, 3600, 0, NULL, "seconds to flush dirty keys on SIGTERM"},
+                              0, 3600, 0, "shutdown-timeout", "seconds to flush dirty keys on SIGTERM"},
     [KEY_LISTEN] = {"feeds", "listen", K_LISTEN, OFF(listen), 0, 0, 0, 0, NULL,
                     "a feed to read; repeatable (see Listen specs)"},
     [KEY_UDP_BUFFERS] = {"feeds", "udp_buffers", K_U32, OFF(udp_buffers), 0, 1, 32768, F_POW2,
@@ -153,6 +164,24 @@ static const key_def keys[NKEYS] = {
                            F_MIN_OPEN, NULL, "first reconnect delay, seconds"},
     [KEY_RECONNECT_MAX] = {"redis", "reconnect_max", K_SECONDS, OFF(reconnect_max_s), 0, 0, 3600,
                            F_MIN_OPEN, NULL, "cap on the reconnect delay, seconds"},
+    [KEY_KEEPALIVE] = {"redis", "keepalive", K_SECONDS, OFF(keepalive_s), 0, 0, 7200, 0, NULL,
+                       "TCP keepalive idle seconds (0 = off)"},
+    [KEY_REPLY_TIMEOUT] = {"redis", "reply_timeout", K_SECONDS, OFF(reply_timeout_s), 0, 0, 3600,
+                           0, "reply-timeout", "reconnect when a batch waits this long (0 = off)"},
+    [KEY_CLIENT_NAME] = {"redis", "client_name", K_STR, OFF(client_name), SZ(client_name), 0, 0,
+                         0, NULL, "CLIENT SETNAME prefix, -w<N> appended (empty = none)"},
+    [KEY_CACERT] = {"redis", "cacert", K_STR, OFF(tls_cacert), SZ(tls_cacert), 0, 0, 0, "cacert",
+                    "TLS: CA file to verify the server (default: system store)"},
+    [KEY_CACERTDIR] = {"redis", "cacertdir", K_STR, OFF(tls_cacertdir), SZ(tls_cacertdir), 0, 0, 0,
+                       "cacertdir", "TLS: CA directory (c_rehash layout)"},
+    [KEY_CERT] = {"redis", "cert", K_STR, OFF(tls_cert), SZ(tls_cert), 0, 0, 0, "cert",
+                  "TLS: client certificate (mutual TLS)"},
+    [KEY_KEY] = {"redis", "key", K_STR, OFF(tls_key), SZ(tls_key), 0, 0, 0, "key",
+                 "TLS: client certificate's private key"},
+    [KEY_SNI] = {"redis", "sni", K_STR, OFF(tls_sni), SZ(tls_sni), 0, 0, 0, "sni",
+                 "TLS: server name to send and verify (default: URL host)"},
+    [KEY_INSECURE] = {"redis", "insecure", K_ENUM, OFF(tls_insecure), 0, 0, 0, 0, NULL,
+                      "TLS: yes skips server verification (logged as a warning)"},
     [KEY_PREFIX] = {"keys", "prefix", K_STR, OFF(key_prefix), SZ(key_prefix), 0, 0, 0, NULL,
                     "prepended to every key"},
     [KEY_PRICE_KEY] = {"keys", "price_key", K_TEMPLATE, OFF(price_key), SZ(price_key), 0, 0, 0,
@@ -718,6 +747,9 @@ void md_config_defaults(md_config *cfg)
     cfg->connect_timeout_s = 2;
     cfg->reconnect_min_s = 0.05;
     cfg->reconnect_max_s = 2;
+    cfg->keepalive_s = 15;
+    cfg->reply_timeout_s = 10;
+    strcpy(cfg->client_name, "mdcache");
     strcpy(cfg->price_key, "price:{symbol}:latest");
     cfg->price_ttl_s = 5;
     strcpy(cfg->last_good_key, "price:{symbol}:last_good");
@@ -774,6 +806,28 @@ static int validate(const md_config *cfg, const char *cpus_where, char *err, siz
         return md_config_errf(err, errlen, "[redis] reconnect_min (%s) is larger than reconnect_max (%s)", a,
                     b);
     }
+    for (const char *p = cfg->client_name; *p; p++)
+        if (*p == ' ' || *p == '\n')
+            return md_config_errf(err, errlen, "[redis] client_name: no blanks allowed (Redis refuses them)");
+    /* Silently talking plain TCP to a server someone configured a CA for
+     * would defeat the point of configuring it. */
+    static const int tls_keys[] = {KEY_CACERT, KEY_CACERTDIR, KEY_CERT, KEY_KEY, KEY_SNI};
+    for (size_t i = 0; i < sizeof tls_keys / sizeof tls_keys[0]; i++) {
+        const key_def *k = &keys[tls_keys[i]];
+        if (cstr_at(cfg, k)[0] && cfg->redis.kind != MD_REDIS_TLS)
+            return md_config_errf(err, errlen,
+                                  "[redis] %s (--%s) is a TLS option, but the Redis URL is not "
+                                  "rediss://",
+                                  k->name, k->opt);
+    }
+    if (cfg->tls_insecure && cfg->redis.kind != MD_REDIS_TLS)
+        return md_config_errf(err, errlen,
+                              "[redis] insecure (--insecure) is a TLS option, but the Redis URL is "
+                              "not rediss://");
+    if (!cfg->tls_cert[0] != !cfg->tls_key[0])
+        return md_config_errf(err, errlen, "[redis] %s is set without %s: a client certificate "
+                                           "needs both --cert and --key",
+                              cfg->tls_cert[0] ? "cert" : "key", cfg->tls_cert[0] ? "key" : "cert");
     return 0;
 }
 
@@ -832,7 +886,7 @@ void md_config_print(const md_config *cfg, void *file)
 
 /* ---- command line ---- */
 
-enum { OPT_CHECK = 0x100, OPT_VERSION, OPT_REDIS, OPT_LISTEN, OPT_KEY = 0x200 };
+enum { OPT_CHECK = 0x100, OPT_VERSION, OPT_REDIS, OPT_LISTEN, OPT_INSECURE, OPT_KEY = 0x200 };
 
 static const struct option long_opts[] = {
     {"config", required_argument, NULL, 'c'},
@@ -844,6 +898,14 @@ static const struct option long_opts[] = {
     {"max-keys", required_argument, NULL, OPT_KEY + KEY_MAX_KEYS},
     {"report", required_argument, NULL, OPT_KEY + KEY_REPORT_FILE},
     {"idle", required_argument, NULL, OPT_KEY + KEY_IDLE},
+    {"shutdown-timeout", required_argument, NULL, OPT_KEY + KEY_SHUTDOWN_TIMEOUT},
+    {"reply-timeout", required_argument, NULL, OPT_KEY + KEY_REPLY_TIMEOUT},
+    {"cacert", required_argument, NULL, OPT_KEY + KEY_CACERT},
+    {"cacertdir", required_argument, NULL, OPT_KEY + KEY_CACERTDIR},
+    {"cert", required_argument, NULL, OPT_KEY + KEY_CERT},
+    {"key", required_argument, NULL, OPT_KEY + KEY_KEY},
+    {"sni", required_argument, NULL, OPT_KEY + KEY_SNI},
+    {"insecure", no_argument, NULL, OPT_INSECURE},
     {"check-config", no_argument, NULL, OPT_CHECK},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
@@ -870,6 +932,15 @@ static void usage(FILE *f)
             "      --max-keys N           most keys held in memory\n"
             "      --report FILE          write JSON counters and histograms at exit\n"
             "      --idle wait|spin       idle workers sleep (default) or poll (isolated cores)\n"
+            "      --shutdown-timeout SECS  on SIGTERM, how long to try to flush\n"
+            "      --reply-timeout SECS   reconnect when Redis leaves a batch unanswered\n"
+            "TLS (rediss:// URLs; same names as redis-cli, and as [redis] keys):\n"
+            "      --cacert FILE          CA certificates to verify the server with\n"
+            "      --cacertdir DIR        CA directory (default for both: the system store)\n"
+            "      --cert FILE            client certificate, for mutual TLS\n"
+            "      --key FILE             its private key\n"
+            "      --sni NAME             server name sent and verified (default: URL host)\n"
+            "      --insecure             do not verify the server (warned at start)\n"
             "      --check-config         validate, print the effective config, exit\n"
             "      --version              print the version and exit\n"
             "  -h, --help                 print this text and exit\n"
@@ -878,7 +949,7 @@ static void usage(FILE *f)
             "%s. When the URL has no password, [redis] password or\n"
             "$REDIS_PASSWORD supplies it. Forms:\n"
             "  redis://[user[:pass]@]host[:port][/db]   (%%-escapes in user and pass)\n"
-            "  rediss://...                              TLS (parsed; connecting arrives with TLS support)\n"
+            "  rediss://...                              TLS (see the TLS options)\n"
             "  unix:///path/to.sock[?db=N]\n"
             "\n"
             "Listen specs, each with optional ?format=bin1|jsonl (binance: parsed, not yet served):\n"
@@ -957,6 +1028,9 @@ int md_config_load(md_config *cfg, int argc, char **argv, char *err, size_t errl
             break;
         case OPT_REDIS:
             cli_redis = optarg;
+            break;
+        case OPT_INSECURE:
+            cli[KEY_INSECURE] = "yes";
             break;
         case OPT_LISTEN:
             if (ncli_listen >= MD_MAX_LISTEN)

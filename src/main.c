@@ -4,7 +4,9 @@
  * prints the periodic stats line; all data moves on the workers.
  *
  * Exit codes: 0 clean (every dirty key flushed), 1 runtime failure or keys
- * left unwritten at shutdown, 2 configuration error.
+ * left unwritten at shutdown, 2 configuration error, including what Redis
+ * refused at start-up (credentials, certificate, database): retrying cannot
+ * fix those, and a supervisor should not restart into them.
  */
 #include <errno.h>
 #include <signal.h>
@@ -16,6 +18,7 @@
 #include "md_config.h"
 #include "md_listen.h"
 #include "md_log.h"
+#include "md_preflight.h"
 #include "md_redis.h"
 #include "md_stats.h"
 #include "md_worker.h"
@@ -111,9 +114,35 @@ int main(int argc, char **argv)
             return 2;
         }
     }
+    md_tls_ctx *tls = NULL;
+    if (cfg.redis.kind == MD_REDIS_TLS) {
+        tls = md_tls_ctx_new(&cfg, cfg.tls_sni[0] ? cfg.tls_sni : cfg.redis.host, err, sizeof err);
+        if (!tls) {
+            fprintf(stderr, "mdcache: %s\n", err);
+            return 2;
+        }
+        rt.redis_target.tls = tls;
+    }
     if (cfg.check_only) {
+        md_tls_ctx_free(tls);
         fprintf(stderr, "mdcache: configuration OK\n");
         return 0;
+    }
+    if (tls && md_tls_ctx_insecure(tls))
+        md_warn("TLS peer verification is OFF (--insecure): redis %s is not authenticated",
+                rt.redis_target.display);
+    switch (md_preflight(&cfg, &rt.redis_target, err, sizeof err)) {
+    case MD_PREFLIGHT_OK: break;
+    case MD_PREFLIGHT_UNREACHABLE:
+        md_warn("redis %s not reachable at start-up (%s); starting anyway, retrying in the "
+                "background",
+                rt.redis_target.display, err);
+        break;
+    case MD_PREFLIGHT_REFUSED:
+        fprintf(stderr, "mdcache: redis %s%s%s\n", rt.redis_target.display,
+                strncmp(err, "TLS:", 4) == 0 ? ": " : " ", err);
+        md_tls_ctx_free(tls);
+        return 2;
     }
 
     /* Workers inherit this mask: signals are taken only here, with
@@ -128,11 +157,13 @@ int main(int argc, char **argv)
 
     if (md_listen_open(rt.listeners, &cfg, err, sizeof err)) {
         md_error("%s", err);
+        md_tls_ctx_free(tls);
         return 1;
     }
     if (md_runtime_start(&rt)) {
         md_error("could not start the workers");
         md_listen_close(rt.listeners, &cfg);
+        md_tls_ctx_free(tls);
         return 1;
     }
     char url[1100];
@@ -172,6 +203,7 @@ int main(int argc, char **argv)
     bool report_failed = cfg.report_file[0] && write_report(&rt, cfg.report_file, left);
     md_listen_close(rt.listeners, &cfg);
     md_runtime_free(&rt);
+    md_tls_ctx_free(tls);
     if (left) {
         md_error("shutdown: %llu keys were not written to Redis", (unsigned long long)left);
         return 1;

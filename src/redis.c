@@ -3,11 +3,12 @@
  * include/md_redis.h.
  *
  * The connection is a small state machine advanced by io_uring
- * completions: DOWN -> CONNECTING -> HANDSHAKE (AUTH, SELECT) -> READY,
- * and on any error CLOSING -> DOWN with capped, jittered exponential
- * backoff. A reconnect marks every key dirty: we cannot know which of the
- * batches in flight Redis applied, nor whether it kept its data, so the
- * latest state of every key is written again and readers converge.
+ * completions: DOWN -> CONNECTING -> [TLS] -> HANDSHAKE (AUTH, SELECT,
+ * CLIENT SETNAME) -> READY, and on any error CLOSING -> DOWN with capped,
+ * jittered exponential backoff. Keys of batches that were not acknowledged
+ * when a connection is lost are queued again, and on READY every key of a
+ * live source is re-asserted: we cannot know what Redis kept (it may have
+ * restarted empty), so readers converge either way.
  *
  * Replies are parsed by hiredis's redisReader with our own reply-object
  * functions: SETEX answers "+OK" a million times a second, and building a
@@ -29,9 +30,11 @@
 #include <unistd.h>
 
 #include "md_log.h"
+#include "md_state.h"
 #include "md_worker.h"
 
 #define MD_RBUF 65536
+#define MD_CBUF (256 * 1024) /* TLS: ciphertext taken per send */
 #define MD_KEY_MAX 320
 #define MD_VAL_MAX 512
 /* Room one key needs in the batch buffer: SETEX latest + SET last_good. */
@@ -99,10 +102,6 @@ int md_redis_resolve(const md_redis_url *u, md_redis_target *t, char *err, size_
         snprintf(t->display, sizeof t->display, "unix:%s", u->path);
         return 0;
     }
-    if (u->kind == MD_REDIS_TLS) {
-        snprintf(err, errlen, "rediss:// (TLS) is not supported yet");
-        return -1;
-    }
     struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
     struct addrinfo *ai = NULL;
     char port[8];
@@ -150,12 +149,23 @@ int md_redis_init(md_redis *r, struct md_worker *w, const md_config *cfg,
     r->wbuf = malloc(r->wcap);
     r->rcap = MD_RBUF;
     r->rbuf = malloc(r->rcap);
+    if (target->tls) {
+        r->ccap = MD_CBUF;
+        r->cbuf = malloc(r->ccap);
+        r->pbuf = malloc(r->rcap);
+        if (!r->cbuf || !r->pbuf) return -1;
+    }
     r->bcap = cfg->max_inflight + 1;
     r->batches = calloc(r->bcap, sizeof *r->batches);
-    r->lat = calloc((size_t)r->bcap * cfg->max_batch, sizeof *r->lat);
+    /* Per batch: two commands per key at most (latest + fallback); the
+     * handshake needs three. */
+    const size_t per = 2 * (size_t)cfg->max_batch + 4;
+    r->cmds = calloc((size_t)r->bcap * per, sizeof *r->cmds);
+    if (!r->wbuf || !r->rbuf || !r->batches || !r->cmds || new_reader(r)) return -1;
+    for (uint32_t i = 0; i < r->bcap; i++) r->batches[i].cmds = r->cmds + (size_t)i * per;
     r->backoff_s = cfg->reconnect_min_s;
+    r->hold_s = cfg->reconnect_min_s;
     r->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)w->id << 32) ^ (uint64_t)md_now_ns();
-    if (!r->wbuf || !r->rbuf || !r->batches || !r->lat || new_reader(r)) return -1;
     if (md_keytpl_init(&r->price_tpl, cfg->key_prefix, cfg->price_key)) return -1;
     if (cfg->last_good_key[0] && md_keytpl_init(&r->good_tpl, cfg->key_prefix, cfg->last_good_key))
         return -1;
@@ -170,14 +180,41 @@ void md_redis_free(md_redis *r)
         r->reader->privdata = NULL;
         redisReaderFree(r->reader);
     }
+    md_tls_free(r->tls);
     free(r->wbuf);
+    free(r->cbuf);
     free(r->rbuf);
+    free(r->pbuf);
     free(r->batches);
-    free(r->lat);
-    r->lat = NULL;
-    r->reader = NULL;
-    r->wbuf = r->rbuf = NULL;
-    r->batches = NULL;
+    free(r->cmds);
+    memset(r, 0, sizeof *r);
+    r->fd = -1;
+}
+
+/* ---- error classes --------------------------------------------------- */
+
+const char *const md_rerr_name[] = {"OOM", "READONLY", "LOADING", "BUSY", "AUTH", "NOPERM", "other"};
+
+md_rerr md_redis_error_class(const char *msg)
+{
+    /* The first word of an error reply is its code (Redis's convention). */
+    static const struct { const char *code; md_rerr cls; } codes[] = {
+        {"OOM", MD_RERR_OOM},         {"READONLY", MD_RERR_READONLY},
+        {"LOADING", MD_RERR_LOADING}, {"BUSY", MD_RERR_BUSY},
+        {"NOAUTH", MD_RERR_AUTH},     {"WRONGPASS", MD_RERR_AUTH},
+        {"NOPERM", MD_RERR_NOPERM},
+    };
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        size_t n = strlen(codes[i].code);
+        if (strncmp(msg, codes[i].code, n) == 0 && (msg[n] == ' ' || msg[n] == '\0'))
+            return codes[i].cls;
+    }
+    return MD_RERR_OTHER;
+}
+
+static const char *cmd_class(uint8_t kind)
+{
+    return kind == MD_CMD_GOOD ? "price fallback" : "price";
 }
 
 /* ---- connection state machine --------------------------------------- */
@@ -190,25 +227,68 @@ static double jitter01(md_redis *r)
     return (double)(r->rng >> 11) / (double)(1ull << 53);
 }
 
+/* Full jitter over the upper half of the window: clients that lost the
+ * same server at once do not all come back in the same millisecond. */
+static int64_t backoff_step(md_redis *r, double *cur, int64_t now)
+{
+    double d = *cur * (0.5 + 0.5 * jitter01(r));
+    *cur *= 2;
+    if (*cur > r->cfg->reconnect_max_s) *cur = r->cfg->reconnect_max_s;
+    return now + (int64_t)(d * 1e9);
+}
+
 static void finish_close(md_redis *r, int64_t now)
 {
     if (r->fd >= 0) close(r->fd);
     r->fd = -1;
     r->state = MD_REDIS_DOWN;
-    /* Full jitter over the upper half of the window: clients that lost the
-     * same server at once do not all come back in the same millisecond. */
-    double d = r->backoff_s * (0.5 + 0.5 * jitter01(r));
-    r->retry_at_ns = now + (int64_t)(d * 1e9);
-    r->backoff_s *= 2;
-    if (r->backoff_s > r->cfg->reconnect_max_s) r->backoff_s = r->cfg->reconnect_max_s;
+    r->retry_at_ns = backoff_step(r, &r->backoff_s, now);
+}
+
+/* A write that failed or was never acknowledged: its key goes back on the
+ * dirty queue, so its current value is written again. */
+static void requeue(md_redis *r, const md_cmd *c)
+{
+    md_sym *s = c->s;
+    if (c->kind == MD_CMD_GOOD) {
+        s->last_good_due = 1;
+        s->last_good_ns = 0;
+        md_state_requeue(&r->w->state, s, 0, 0);
+    } else if (c->kind == MD_CMD_LATEST) {
+        md_state_requeue(&r->w->state, s, c->first_ns, c->ticks);
+    }
+}
+
+static void requeue_unacked(md_redis *r)
+{
+    for (uint32_t i = 0; i < r->blen; i++) {
+        md_batch *b = &r->batches[(r->bhead + i) % r->bcap];
+        for (uint32_t j = b->next; j < b->ncmds; j++) requeue(r, &b->cmds[j]);
+    }
+}
+
+uint64_t md_redis_unacked(const md_redis *r)
+{
+    uint64_t n = 0;
+    for (uint32_t i = 0; i < r->blen; i++) {
+        const md_batch *b = &r->batches[(r->bhead + i) % r->bcap];
+        for (uint32_t j = b->next; j < b->ncmds; j++) n += b->cmds[j].kind == MD_CMD_LATEST;
+    }
+    return n;
 }
 
 static void fail(md_redis *r, int64_t now)
 {
     if (r->state == MD_REDIS_DOWN || r->state == MD_REDIS_CLOSING) return;
+    requeue_unacked(r);
+    /* A connection that worked starts the backoff over; one that fails as
+     * soon as it writes (READONLY, NOAUTH) keeps doubling it. */
+    if (r->state == MD_REDIS_READY && (r->clean || now - r->ready_ns >= 1000000000LL))
+        r->backoff_s = r->cfg->reconnect_min_s;
     r->blen = 0;
     r->bhead = 0;
     r->wlen = r->woff = 0;
+    r->clen = r->coff = 0;
     if (r->fd >= 0) shutdown(r->fd, SHUT_RDWR);
     r->state = MD_REDIS_CLOSING;
     if (!r->send_busy && !r->recv_busy && !r->connect_busy) finish_close(r, now);
@@ -231,12 +311,51 @@ static void arm_recv(md_redis *r)
     r->recv_busy = 1;
 }
 
-static void submit_send(md_redis *r)
+static void submit_send(md_redis *r, const char *p, size_t n)
 {
     struct io_uring_sqe *sqe = md_worker_sqe(r->w);
-    io_uring_prep_send(sqe, r->fd, r->wbuf + r->woff, r->wlen - r->woff, MSG_NOSIGNAL);
+    io_uring_prep_send(sqe, r->fd, p, n, MSG_NOSIGNAL);
     io_uring_sqe_set_data64(sqe, md_ud(MD_OP_REDIS_SEND, 0, r->gen));
     r->send_busy = 1;
+}
+
+/* ---- the byte path: plaintext commands -> [TLS] -> socket ------------ */
+
+/* True while bytes of earlier commands have not all been handed to the
+ * kernel: the next batch waits, so it can grow. */
+static bool out_busy(const md_redis *r)
+{
+    if (r->send_busy) return true;
+    return r->tls ? r->clen > r->coff || md_tls_pending(r->tls) > 0 : r->wlen > r->woff;
+}
+
+static void out_flush(md_redis *r)
+{
+    if (r->send_busy) return;
+    if (r->tls) {
+        if (r->coff >= r->clen) {
+            r->clen = md_tls_take_cipher(r->tls, r->cbuf, r->ccap);
+            r->coff = 0;
+        }
+        if (r->clen > r->coff) submit_send(r, r->cbuf + r->coff, r->clen - r->coff);
+    } else if (r->wlen > r->woff) {
+        submit_send(r, r->wbuf + r->woff, r->wlen - r->woff);
+    }
+}
+
+/* wbuf[0, len) holds formatted commands: send them (encrypted first under
+ * TLS, which frees wbuf at once). */
+static int queue_commands(md_redis *r, size_t len)
+{
+    if (r->tls) {
+        if (md_tls_write(r->tls, r->wbuf, len)) return -1;
+        r->wlen = r->woff = 0;
+    } else {
+        r->wlen = len;
+        r->woff = 0;
+    }
+    out_flush(r);
+    return 0;
 }
 
 static void start_connect(md_redis *r, int64_t now)
@@ -252,7 +371,17 @@ static void start_connect(md_redis *r, int64_t now)
     if (fam != AF_UNIX) {
         int one = 1;
         setsockopt(r->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        setsockopt(r->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+        if (r->cfg->keepalive_s > 0) {
+            /* The kernel's default waits two hours before the first probe:
+             * a Redis host that vanished would hold our batches that long. */
+            int idle = (int)r->cfg->keepalive_s, cnt = 3;
+            if (idle < 1) idle = 1;
+            int intvl = idle / 3 > 0 ? idle / 3 : 1;
+            setsockopt(r->fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+            setsockopt(r->fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+            setsockopt(r->fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+            setsockopt(r->fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+        }
     }
     r->gen++;
     /* The connect and its linked timeout must go in one submission. */
@@ -271,22 +400,84 @@ static void start_connect(md_redis *r, int64_t now)
     io_uring_submit(&r->w->ring); /* ts is read at submit time */
     r->connect_busy = 1;
     r->state = MD_REDIS_CONNECTING;
+    r->phase_ns = now;
 }
 
-static void become_ready(md_redis *r)
+static void become_ready(md_redis *r, int64_t now)
 {
     r->state = MD_REDIS_READY;
-    r->backoff_s = r->cfg->reconnect_min_s;
+    r->ready_ns = now;
+    r->clean = false;
     if (r->ever_connected) {
         r->w->st.reconnects++;
         md_info("worker %d: redis %s reconnected; re-asserting the keys of live sources",
                 r->w->id, r->target->display);
     } else {
-        md_info("worker %d: connected to redis %s", r->w->id, r->target->display);
+        md_info("worker %d: connected to redis %s%s", r->w->id, r->target->display,
+                r->tls ? " (TLS)" : "");
     }
     r->ever_connected = true;
     md_state_mark_live_dirty(&r->w->state, &r->w->sources, r->w->now,
                              (int64_t)(r->cfg->source_timeout_s * 1e9));
+}
+
+static void handshake_failed(md_redis *r, int64_t now, const char *what, const char *why)
+{
+    r->w->st.handshake_failures++;
+    MD_LOG_RL(MD_LOG_ERROR, 1, "worker %d: redis %s %s: %s; retrying with backoff", r->w->id,
+              r->target->display, what, why);
+    fail(r, now);
+}
+
+/* After connect (and TLS): AUTH, SELECT and CLIENT SETNAME in one write. */
+static void start_session(md_redis *r, int64_t now)
+{
+    if (new_reader(r)) {
+        fail(r, now);
+        return;
+    }
+    const md_redis_url *u = &r->cfg->redis;
+    md_batch *b = &r->batches[0];
+    *b = (md_batch){.handshake = 1, .sent_ns = now, .cmds = b->cmds};
+    size_t len = 0;
+    if (u->pass[0]) {
+        const char *argv[3] = {"AUTH", u->user, u->pass};
+        size_t lens[3] = {4, strlen(u->user), strlen(u->pass)};
+        if (u->user[0]) {
+            len += md_resp_cmd(r->wbuf + len, r->wcap - len, 3, argv, lens);
+        } else {
+            const char *a2[2] = {"AUTH", u->pass};
+            size_t l2[2] = {4, lens[2]};
+            len += md_resp_cmd(r->wbuf + len, r->wcap - len, 2, a2, l2);
+        }
+        b->cmds[b->ncmds++] = (md_cmd){.kind = MD_CMD_AUTH};
+    }
+    if (u->db) {
+        char db[16];
+        int n = snprintf(db, sizeof db, "%d", u->db);
+        const char *argv[2] = {"SELECT", db};
+        size_t lens[2] = {6, (size_t)n};
+        len += md_resp_cmd(r->wbuf + len, r->wcap - len, 2, argv, lens);
+        b->cmds[b->ncmds++] = (md_cmd){.kind = MD_CMD_SELECT};
+    }
+    if (r->cfg->client_name[0]) {
+        /* Named per worker, so CLIENT LIST tells operators which is which. */
+        char name[96];
+        int n = snprintf(name, sizeof name, "%s-w%d", r->cfg->client_name, r->w->id);
+        const char *argv[3] = {"CLIENT", "SETNAME", name};
+        size_t lens[3] = {6, 7, (size_t)n};
+        len += md_resp_cmd(r->wbuf + len, r->wcap - len, 3, argv, lens);
+        b->cmds[b->ncmds++] = (md_cmd){.kind = MD_CMD_SETNAME};
+    }
+    if (b->ncmds == 0) {
+        become_ready(r, now);
+        return;
+    }
+    r->bhead = 0;
+    r->blen = 1;
+    r->state = MD_REDIS_HANDSHAKE;
+    r->phase_ns = now;
+    if (queue_commands(r, len)) handshake_failed(r, now, "TLS", md_tls_error(r->tls));
 }
 
 void md_redis_on_connect(md_redis *r, uint32_t gen, int res, int64_t now)
@@ -300,43 +491,28 @@ void md_redis_on_connect(md_redis *r, uint32_t gen, int res, int64_t now)
         fail(r, now);
         return;
     }
-    if (new_reader(r)) {
-        fail(r, now);
-        return;
-    }
-    r->wlen = r->woff = 0;
+    r->wlen = r->woff = r->clen = r->coff = 0;
     r->bhead = r->blen = 0;
-    const md_redis_url *u = &r->cfg->redis;
-    uint32_t nrep = 0;
-    if (u->pass[0]) {
-        const char *argv[3] = {"AUTH", u->user, u->pass};
-        size_t lens[3] = {4, strlen(u->user), strlen(u->pass)};
-        if (u->user[0]) {
-            r->wlen += md_resp_cmd(r->wbuf + r->wlen, r->wcap - r->wlen, 3, argv, lens);
-        } else {
-            const char *a2[2] = {"AUTH", u->pass};
-            size_t l2[2] = {4, lens[2]};
-            r->wlen += md_resp_cmd(r->wbuf + r->wlen, r->wcap - r->wlen, 2, a2, l2);
-        }
-        nrep++;
-    }
-    if (u->db) {
-        char db[16];
-        int n = snprintf(db, sizeof db, "%d", u->db);
-        const char *argv[2] = {"SELECT", db};
-        size_t lens[2] = {6, (size_t)n};
-        r->wlen += md_resp_cmd(r->wbuf + r->wlen, r->wcap - r->wlen, 2, argv, lens);
-        nrep++;
-    }
     arm_recv(r);
-    if (nrep == 0) {
-        become_ready(r);
+    if (!r->target->tls) {
+        start_session(r, now);
         return;
     }
-    r->batches[0] = (md_batch){.replies = nrep, .handshake = 1, .sent_ns = now};
-    r->blen = 1;
-    r->state = MD_REDIS_HANDSHAKE;
-    submit_send(r);
+    /* A fresh session per connection: nothing of a failed one is reused. */
+    char err[256];
+    md_tls_free(r->tls);
+    r->tls = md_tls_new(r->target->tls, err, sizeof err);
+    if (!r->tls) {
+        handshake_failed(r, now, "TLS", err);
+        return;
+    }
+    r->state = MD_REDIS_TLS_HELLO;
+    r->phase_ns = now;
+    if (md_tls_handshake(r->tls) == MD_TLS_ERR) {
+        handshake_failed(r, now, "TLS", md_tls_error(r->tls));
+        return;
+    }
+    out_flush(r); /* the ClientHello */
 }
 
 void md_redis_on_send(md_redis *r, uint32_t gen, int res, int64_t now)
@@ -350,61 +526,189 @@ void md_redis_on_send(md_redis *r, uint32_t gen, int res, int64_t now)
         fail(r, now);
         return;
     }
-    r->woff += (size_t)res;
     r->w->st.bytes_out += (uint64_t)res;
-    if (r->woff < r->wlen) {
-        submit_send(r); /* short write: the rest follows in order */
-        return;
+    if (r->tls) {
+        r->coff += (size_t)res;
+        if (r->coff >= r->clen) r->clen = r->coff = 0;
+    } else {
+        r->woff += (size_t)res;
+        if (r->woff >= r->wlen) r->wlen = r->woff = 0;
     }
-    r->wlen = r->woff = 0;
+    out_flush(r); /* the rest of a short write, or more ciphertext */
 }
 
-static void on_reply(md_redis *r, int64_t now)
+/* OOM, LOADING, BUSY, NOPERM: the connection is fine, Redis cannot take
+ * writes for now. Writing on would only collect more of the same errors,
+ * so new batches wait, with the reconnect backoff's schedule. */
+static void hold_writes(md_redis *r, int64_t now, const char *err, const md_cmd *c)
+{
+    if (now < r->hold_until_ns) return; /* one step per episode, not per reply */
+    r->hold_until_ns = backoff_step(r, &r->hold_s, now);
+    MD_LOG_RL(MD_LOG_WARN, 2,
+              "worker %d: redis %s refused a %s write: %s; keeping %u dirty keys, writing again "
+              "in %.2fs",
+              r->w->id, r->target->display, cmd_class(c->kind), err, r->w->state.dq_len,
+              (double)(r->hold_until_ns - now) / 1e9);
+}
+
+/* An error reply to a data command. False if the connection was dropped. */
+static bool on_data_error(md_redis *r, md_cmd *c, const char *err, int64_t now)
+{
+    md_stats *st = &r->w->st;
+    md_rerr cls = md_redis_error_class(err);
+    st->redis_errors++;
+    switch (cls) {
+    case MD_RERR_OOM: st->redis_oom++; break;
+    case MD_RERR_READONLY: st->redis_readonly++; break;
+    case MD_RERR_LOADING: st->redis_loading++; break;
+    case MD_RERR_BUSY: st->redis_busy++; break;
+    case MD_RERR_AUTH: st->redis_auth++; break;
+    case MD_RERR_NOPERM: st->redis_noperm++; break;
+    case MD_RERR_OTHER: st->redis_other++; break;
+    }
+    switch (cls) {
+    case MD_RERR_READONLY:
+    case MD_RERR_AUTH:
+        /* A demoted node or lost credentials: this connection will refuse
+         * every write. Reconnecting re-authenticates, and reaches the new
+         * primary if the address now leads there. fail() puts this key and
+         * every later one in flight back on the queue. */
+        MD_LOG_RL(MD_LOG_WARN, 1, "worker %d: redis %s refused a %s write: %s; reconnecting",
+                  r->w->id, r->target->display, cmd_class(c->kind), err);
+        fail(r, now);
+        return false;
+    case MD_RERR_OOM:
+    case MD_RERR_LOADING:
+    case MD_RERR_BUSY:
+    case MD_RERR_NOPERM:
+        requeue(r, c);
+        hold_writes(r, now, err, c);
+        return true;
+    case MD_RERR_OTHER:
+        /* Unknown: retrying at once could loop forever on a permanent
+         * error. The key is written again on its next change or refresh. */
+        MD_LOG_RL(MD_LOG_WARN, 3, "worker %d: redis %s: error reply to a %s write for '%s': %s",
+                  r->w->id, r->target->display, cmd_class(c->kind), c->s->symbol, err);
+        return true;
+    }
+    return true;
+}
+
+/* One reply, matched to the command it answers. False if the connection
+ * was dropped. */
+static bool on_reply(md_redis *r, int64_t now)
 {
     reply_sink *k = sink(r);
     if (r->blen == 0) {
         md_error("worker %d: redis %s: reply with no command outstanding; reconnecting",
                  r->w->id, r->target->display);
         fail(r, now);
-        return;
+        return false;
     }
     md_batch *b = &r->batches[r->bhead];
-    if (k->type == REDIS_REPLY_ERROR) {
-        if (b->handshake) {
-            /* AUTH or SELECT refused: the message (e.g. WRONGPASS) names no
-             * secret; retrying with backoff copes with ACLs fixed later. */
-            MD_LOG_RL(MD_LOG_ERROR, 1, "worker %d: redis %s refused the handshake: %s", r->w->id,
-                      r->target->display, k->err);
-            r->w->st.redis_errors++;
+    md_cmd *c = &b->cmds[b->next];
+    bool is_err = k->type == REDIS_REPLY_ERROR;
+    if (b->handshake) {
+        if (is_err && c->kind == MD_CMD_AUTH) {
+            /* The message (WRONGPASS ...) names no secret. Credentials
+             * fixed later (an ACL edited back) are picked up by the retry. */
+            handshake_failed(r, now, "refused the credentials", k->err);
+            return false;
+        }
+        if (is_err && c->kind == MD_CMD_SELECT) {
+            handshake_failed(r, now, "refused SELECT", k->err);
+            return false;
+        }
+        if (is_err) /* CLIENT SETNAME: only a convenience; an ACL may forbid it */
+            md_debug("worker %d: redis %s: CLIENT SETNAME refused: %s", r->w->id,
+                     r->target->display, k->err);
+    } else if (is_err) {
+        b->errors++;
+        if (!on_data_error(r, c, k->err, now)) return false;
+    } else if (c->kind == MD_CMD_LATEST) {
+        md_worker *w = r->w;
+        w->st.keys_written++;
+        /* Every tick coalesced into a write is charged the latency of the
+         * oldest one: an upper bound, counted once per tick so the
+         * distribution is per tick like the baselines' (bench/). */
+        if (c->first_ns)
+            md_hist_record_n(w->h_latency, (uint64_t)(now - c->first_ns), c->ticks);
+    }
+    if (++b->next < b->ncmds) return true;
+
+    bool hs = b->handshake;
+    if (!hs) {
+        md_hist_record(r->w->h_rtt, (uint64_t)(now - b->sent_ns));
+        md_hist_record(r->w->h_batch, b->keys);
+        r->w->st.batches++;
+        if (b->errors == 0) {
+            r->clean = true;
+            r->hold_s = r->cfg->reconnect_min_s;
+        }
+    }
+    r->bhead = (r->bhead + 1) % r->bcap;
+    r->blen--;
+    if (hs) become_ready(r, now);
+    return true;
+}
+
+static bool feed_replies(md_redis *r, const char *p, size_t n, int64_t now)
+{
+    if (redisReaderFeed(r->reader, p, n) != REDIS_OK) {
+        fail(r, now);
+        return false;
+    }
+    for (;;) {
+        void *rep = NULL;
+        if (redisReaderGetReply(r->reader, &rep) != REDIS_OK) {
+            md_error("worker %d: redis %s: protocol error: %s", r->w->id, r->target->display,
+                     r->reader->errstr);
             fail(r, now);
-            return;
+            return false;
         }
-        r->w->st.redis_errors++;
-        MD_LOG_RL(MD_LOG_WARN, 3, "worker %d: redis error reply: %s", r->w->id, k->err);
-    } else if (!b->handshake) {
-        r->w->st.keys_written++;
+        if (!rep) return true;
+        if (!on_reply(r, now)) return false;
     }
-    if (--b->replies == 0) {
-        bool hs = b->handshake;
-        if (!hs) {
-            /* Every tick coalesced into a write is charged the latency of
-             * the oldest one: an upper bound, counted once per tick so the
-             * distribution is per tick like the baselines' (bench/). */
-            md_worker *w = r->w;
-            md_hist_record(w->h_rtt, (uint64_t)(now - b->sent_ns));
-            md_hist_record(w->h_batch, b->keys);
-            for (uint32_t i = 0; i < b->keys; i++)
-                if (b->lat[i].first_ns)
-                    md_hist_record_n(w->h_latency, (uint64_t)(now - b->lat[i].first_ns),
-                                     b->lat[i].ticks);
+}
+
+/* Ciphertext in: finish the handshake, or decrypt and parse replies. */
+static bool tls_in(md_redis *r, size_t n, int64_t now)
+{
+    md_tls_put_cipher(r->tls, r->rbuf, n);
+    if (r->state == MD_REDIS_TLS_HELLO) {
+        md_tls_rc rc = md_tls_handshake(r->tls);
+        if (rc == MD_TLS_ERR || rc == MD_TLS_CLOSED) {
+            handshake_failed(r, now, "TLS", rc == MD_TLS_ERR ? md_tls_error(r->tls)
+                                                             : "closed during the handshake");
+            return false;
         }
-        r->bhead = (r->bhead + 1) % r->bcap;
-        r->blen--;
-        if (hs)
-            become_ready(r);
+        out_flush(r);
+        if (rc == MD_TLS_WANT) return true;
+        start_session(r, now);
+        if (r->state != MD_REDIS_HANDSHAKE && r->state != MD_REDIS_READY) return false;
+    }
+    for (;;) {
+        size_t got;
+        md_tls_rc rc = md_tls_read(r->tls, r->pbuf, r->rcap, &got);
+        if (rc == MD_TLS_OK) {
+            if (!feed_replies(r, r->pbuf, got, now)) return false;
+            continue;
+        }
+        if (rc == MD_TLS_WANT) break;
+        /* A server that rejects our client certificate says so here under
+         * TLS 1.3: the alert arrives after our side finished. */
+        if (r->state == MD_REDIS_HANDSHAKE)
+            handshake_failed(r, now, "TLS",
+                             rc == MD_TLS_CLOSED ? "closed by the server" : md_tls_error(r->tls));
         else
-            r->w->st.batches++;
+            MD_LOG_RL(MD_LOG_WARN, 1, "worker %d: redis %s: TLS: %s", r->w->id,
+                      r->target->display,
+                      rc == MD_TLS_CLOSED ? "closed by the server" : md_tls_error(r->tls));
+        fail(r, now);
+        return false;
     }
+    out_flush(r); /* post-handshake messages (key updates) may need an answer */
+    return true;
 }
 
 void md_redis_on_recv(md_redis *r, uint32_t gen, int res, int64_t now)
@@ -413,28 +717,17 @@ void md_redis_on_recv(md_redis *r, uint32_t gen, int res, int64_t now)
     r->recv_busy = 0;
     if (absorb_if_closing(r, now)) return;
     if (res <= 0) {
-        MD_LOG_RL(MD_LOG_WARN, 1, "worker %d: redis %s: %s", r->w->id, r->target->display,
-                  res == 0 ? "connection closed by server" : strerror(-res));
+        const char *why = res == 0 ? "connection closed by server" : strerror(-res);
+        if (r->state == MD_REDIS_TLS_HELLO || r->state == MD_REDIS_HANDSHAKE)
+            handshake_failed(r, now, "dropped the connection during the handshake", why);
+        else
+            MD_LOG_RL(MD_LOG_WARN, 1, "worker %d: redis %s: %s", r->w->id, r->target->display,
+                      why);
         fail(r, now);
         return;
     }
-    if (redisReaderFeed(r->reader, r->rbuf, (size_t)res) != REDIS_OK) {
-        fail(r, now);
-        return;
-    }
-    for (;;) {
-        void *rep = NULL;
-        if (redisReaderGetReply(r->reader, &rep) != REDIS_OK) {
-            md_error("worker %d: redis %s: protocol error: %s", r->w->id, r->target->display,
-                     r->reader->errstr);
-            fail(r, now);
-            return;
-        }
-        if (!rep) break;
-        on_reply(r, now);
-        if (r->state == MD_REDIS_CLOSING || r->state == MD_REDIS_DOWN) return;
-    }
-    arm_recv(r);
+    bool ok = r->tls ? tls_in(r, (size_t)res, now) : feed_replies(r, r->rbuf, (size_t)res, now);
+    if (ok) arm_recv(r);
 }
 
 /* ---- the batch writer ------------------------------------------------ */
@@ -446,19 +739,20 @@ static void start_batch(md_redis *r, int64_t now)
     const int64_t good_every = (int64_t)(cfg->last_good_interval_s * 1e9);
     const bool good = cfg->last_good_key[0] != 0;
     char key[MD_KEY_MAX], val[MD_VAL_MAX];
-    uint32_t nrep = 0, nkeys = 0;
+    uint32_t nkeys = 0;
     size_t len = 0;
     uint32_t tail = (r->bhead + r->blen) % r->bcap;
-    md_batch_lat *lat = r->lat + (size_t)tail * cfg->max_batch;
+    md_batch *b = &r->batches[tail];
+    md_cmd *cmds = b->cmds;
+    uint32_t ncmds = 0;
     md_sym *s;
     while (nkeys < cfg->max_batch && r->wcap - len >= MD_PER_KEY_MAX &&
            (s = md_state_pop_dirty(st))) {
-        lat[nkeys] = (md_batch_lat){s->first_dirty_ns, s->dirty_ticks};
+        cmds[ncmds++] = (md_cmd){s, s->first_dirty_ns, s->dirty_ticks, MD_CMD_LATEST};
         s->dirty_ticks = 0;
         size_t vlen = md_format_price(s, val, sizeof val);
         size_t klen = md_keytpl_format(&r->price_tpl, s->symbol, s->sym_len, key, sizeof key);
         len += md_resp_setex(r->wbuf + len, r->wcap - len, key, klen, cfg->price_ttl_s, val, vlen);
-        nrep++;
         s->written_ns = now;
         if (good && s->last_good_due && (s->last_good_ns == 0 || now - s->last_good_ns >= good_every)) {
             klen = md_keytpl_format(&r->good_tpl, s->symbol, s->sym_len, key, sizeof key);
@@ -467,19 +761,20 @@ static void start_batch(md_redis *r, int64_t now)
                                      val, vlen);
             else
                 len += md_resp_set(r->wbuf + len, r->wcap - len, key, klen, val, vlen);
-            nrep++;
+            cmds[ncmds++] = (md_cmd){s, 0, 0, MD_CMD_GOOD};
             s->last_good_due = 0;
             s->last_good_ns = now;
         }
         nkeys++;
     }
-    if (!nrep) return;
-    r->batches[tail] = (md_batch){
-        .replies = nrep, .keys = nkeys, .handshake = 0, .sent_ns = now, .lat = lat};
+    if (!ncmds) return;
+    *b = (md_batch){.ncmds = ncmds, .keys = nkeys, .sent_ns = now, .cmds = cmds};
     r->blen++;
-    r->wlen = len;
-    r->woff = 0;
-    submit_send(r);
+    if (queue_commands(r, len)) {
+        MD_LOG_RL(MD_LOG_WARN, 1, "worker %d: redis %s: TLS: %s", r->w->id, r->target->display,
+                  md_tls_error(r->tls));
+        fail(r, now);
+    }
 }
 
 void md_redis_poll(md_redis *r, int64_t now)
@@ -488,9 +783,27 @@ void md_redis_poll(md_redis *r, int64_t now)
     case MD_REDIS_DOWN:
         if (now >= r->retry_at_ns) start_connect(r, now);
         break;
+    case MD_REDIS_TLS_HELLO:
+    case MD_REDIS_HANDSHAKE:
+        /* connect_timeout covers the whole way to READY: a server that
+         * accepts but never answers (stopped, or a TLS port spoken to in
+         * plain text) must not hold the connection forever. */
+        if (now - r->phase_ns > (int64_t)(r->cfg->connect_timeout_s * 1e9))
+            handshake_failed(r, now, r->state == MD_REDIS_TLS_HELLO ? "TLS" : "handshake",
+                             "no answer within connect_timeout");
+        break;
     case MD_REDIS_READY:
-        if (!r->send_busy && r->wlen == 0 && r->blen < r->cfg->max_inflight &&
-            r->w->state.dq_len > 0)
+        if (r->blen > 0 && r->cfg->reply_timeout_s > 0 &&
+            now - r->batches[r->bhead].sent_ns > (int64_t)(r->cfg->reply_timeout_s * 1e9)) {
+            r->w->st.redis_timeouts++;
+            MD_LOG_RL(MD_LOG_WARN, 1,
+                      "worker %d: redis %s: no reply for %.1fs (reply_timeout); reconnecting",
+                      r->w->id, r->target->display, r->cfg->reply_timeout_s);
+            fail(r, now);
+            break;
+        }
+        if (!out_busy(r) && r->blen < r->cfg->max_inflight && r->w->state.dq_len > 0 &&
+            now >= r->hold_until_ns)
             start_batch(r, now);
         break;
     case MD_REDIS_CLOSING:
@@ -500,7 +813,4 @@ void md_redis_poll(md_redis *r, int64_t now)
     }
 }
 
-bool md_redis_idle(const md_redis *r)
-{
-    return r->w->state.dq_len == 0 && r->blen == 0 && r->wlen == 0;
-}
+bool md_redis_idle(const md_redis *r) { return r->w->state.dq_len == 0 && r->blen == 0; }

@@ -162,6 +162,12 @@ static void md_state_queue(md_state *st, md_sym *s, int64_t first_ns)
 
 void md_state_mark_dirty(md_state *st, md_sym *s) { md_state_queue(st, s, 0); }
 
+void md_state_requeue(md_state *st, md_sym *s, int64_t first_ns, uint32_t ticks)
+{
+    md_state_queue(st, s, first_ns);
+    s->dirty_ticks += ticks;
+}
+
 md_sym *md_state_pop_dirty(md_state *st)
 {
     md_sym *s;

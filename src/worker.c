@@ -763,7 +763,9 @@ static void *worker_main(void *arg)
             MD_LOG_RL(MD_LOG_ERROR, 2, "worker %d: io_uring wait: %s", w->id, strerror(-rc));
         atomic_store_explicit(&w->sleeping, 0, memory_order_relaxed);
     }
-    w->unflushed = w->state.dq_len;
+    /* Sent but unacknowledged counts as not written: Redis may never have
+     * applied it. */
+    w->unflushed = w->state.dq_len + md_redis_unacked(&w->redis);
     w->flushed = w->unflushed == 0 && md_redis_idle(&w->redis);
     publish(w);
     worker_teardown(w);

@@ -305,7 +305,7 @@ static void test_structure_errors(void **state)
                  "source_timeout)");
     load_bad_str("[redis]\nmaxbatch = 1\n",
                  "t.ini:2: [redis] maxbatch: unknown key (keys in [redis]: url, password, "
-                 "max_batch, max_inflight, connect_timeout, reconnect_min, reconnect_max)");
+                 "max_batch, max_inflight, connect_timeout, reconnect_min, reconnect_max, keepalive, reply_timeout, client_name, cacert, cacertdir, cert, key, sni, insecure)");
     load_bad_str("[mdcache]\ncpus = 0\n[nope]\n",
                  "t.ini:3: [nope]: unknown section (known: [mdcache], [feeds], [redis], [keys])");
     load_bad_str("[feeds]\n[Redis]\nurl = redis://h\n",

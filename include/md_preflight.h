@@ -1,0 +1,29 @@
+/*
+ * md_preflight: one blocking round trip to Redis on the main thread before
+ * any worker starts: connect, TLS, AUTH, SELECT, PING.
+ *
+ * Why: a wrong password, a wrong CA or a server name that does not match
+ * will never fix themselves by retrying, and a daemon that starts and
+ * retries forever with an error buried in its log looks healthy to its
+ * supervisor. So those end start-up with one line and exit code 2. A server
+ * that is merely not there yet (refused, timed out, loading) is not an
+ * error: the workers keep retrying, as they do after any outage.
+ */
+#ifndef MD_PREFLIGHT_H
+#define MD_PREFLIGHT_H
+
+#include <stddef.h>
+
+#include "md_config.h"
+#include "md_redis.h"
+
+typedef enum md_preflight_rc {
+    MD_PREFLIGHT_OK = 0,
+    MD_PREFLIGHT_UNREACHABLE, /* msg says why; start anyway */
+    MD_PREFLIGHT_REFUSED,     /* credentials, certificate or database refused: msg */
+} md_preflight_rc;
+
+md_preflight_rc md_preflight(const md_config *cfg, const md_redis_target *t, char *msg,
+                             size_t cap);
+
+#endif
