@@ -42,4 +42,7 @@ size_t md_resp_set(char *buf, size_t cap, const char *key, size_t klen, const ch
 size_t md_resp_cmd(char *buf, size_t cap, int argc, const char *const *argv,
                    const size_t *lens);
 
+/* AUTH user pass, or AUTH pass when user is "" (the default user). */
+size_t md_resp_auth(char *buf, size_t cap, const char *user, const char *pass);
+
 #endif

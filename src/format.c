@@ -233,3 +233,11 @@ size_t md_resp_cmd(char *buf, size_t cap, int argc, const char *const *argv,
         p = md_resp_put_bulk(p, argv[i], lens ? lens[i] : strlen(argv[i]));
     return (size_t)(p - buf);
 }
+
+size_t md_resp_auth(char *buf, size_t cap, const char *user, const char *pass)
+{
+    const char *argv[3] = {"AUTH", user, pass};
+    if (user[0]) return md_resp_cmd(buf, cap, 3, argv, NULL);
+    argv[1] = pass; /* the default user: the form every Redis version takes */
+    return md_resp_cmd(buf, cap, 2, argv, NULL);
+}

@@ -202,24 +202,11 @@ static md_preflight_rc do_commands(pf *p, const md_config *cfg)
     char out[2048], db[16];
     size_t len = 0;
     bool auth = u->pass[0] != 0;
-    if (auth) {
-        const char *argv[3] = {"AUTH", u->user, u->pass};
-        size_t lens[3] = {4, strlen(u->user), strlen(u->pass)};
-        if (u->user[0]) {
-            len += md_resp_cmd(out + len, sizeof out - len, 3, argv, lens);
-        } else {
-            const char *a2[2] = {"AUTH", u->pass};
-            size_t l2[2] = {4, lens[2]};
-            len += md_resp_cmd(out + len, sizeof out - len, 2, a2, l2);
-        }
-    }
-    int n = snprintf(db, sizeof db, "%d", u->db);
-    const char *sel[2] = {"SELECT", db};
-    size_t sel_l[2] = {6, (size_t)n};
-    len += md_resp_cmd(out + len, sizeof out - len, 2, sel, sel_l);
-    const char *ping[1] = {"PING"};
-    size_t ping_l[1] = {4};
-    len += md_resp_cmd(out + len, sizeof out - len, 1, ping, ping_l);
+    if (auth) len += md_resp_auth(out + len, sizeof out - len, u->user, u->pass);
+    snprintf(db, sizeof db, "%d", u->db);
+    const char *sel[2] = {"SELECT", db}, *ping[1] = {"PING"};
+    len += md_resp_cmd(out + len, sizeof out - len, 2, sel, NULL);
+    len += md_resp_cmd(out + len, sizeof out - len, 1, ping, NULL);
     int sent = p->tls ? md_tls_write(p->tls, out, len) || flush_tls(p) : send_all(p, out, len);
     memset(out, 0, sizeof out); /* the password */
     if (sent) return MD_PREFLIGHT_UNREACHABLE;

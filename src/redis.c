@@ -441,32 +441,22 @@ static void start_session(md_redis *r, int64_t now)
     *b = (md_batch){.handshake = 1, .sent_ns = now, .cmds = b->cmds};
     size_t len = 0;
     if (u->pass[0]) {
-        const char *argv[3] = {"AUTH", u->user, u->pass};
-        size_t lens[3] = {4, strlen(u->user), strlen(u->pass)};
-        if (u->user[0]) {
-            len += md_resp_cmd(r->wbuf + len, r->wcap - len, 3, argv, lens);
-        } else {
-            const char *a2[2] = {"AUTH", u->pass};
-            size_t l2[2] = {4, lens[2]};
-            len += md_resp_cmd(r->wbuf + len, r->wcap - len, 2, a2, l2);
-        }
+        len += md_resp_auth(r->wbuf + len, r->wcap - len, u->user, u->pass);
         b->cmds[b->ncmds++] = (md_cmd){.kind = MD_CMD_AUTH};
     }
     if (u->db) {
         char db[16];
-        int n = snprintf(db, sizeof db, "%d", u->db);
+        snprintf(db, sizeof db, "%d", u->db);
         const char *argv[2] = {"SELECT", db};
-        size_t lens[2] = {6, (size_t)n};
-        len += md_resp_cmd(r->wbuf + len, r->wcap - len, 2, argv, lens);
+        len += md_resp_cmd(r->wbuf + len, r->wcap - len, 2, argv, NULL);
         b->cmds[b->ncmds++] = (md_cmd){.kind = MD_CMD_SELECT};
     }
     if (r->cfg->client_name[0]) {
         /* Named per worker, so CLIENT LIST tells operators which is which. */
         char name[96];
-        int n = snprintf(name, sizeof name, "%s-w%d", r->cfg->client_name, r->w->id);
+        snprintf(name, sizeof name, "%s-w%d", r->cfg->client_name, r->w->id);
         const char *argv[3] = {"CLIENT", "SETNAME", name};
-        size_t lens[3] = {6, 7, (size_t)n};
-        len += md_resp_cmd(r->wbuf + len, r->wcap - len, 3, argv, lens);
+        len += md_resp_cmd(r->wbuf + len, r->wcap - len, 3, argv, NULL);
         b->cmds[b->ncmds++] = (md_cmd){.kind = MD_CMD_SETNAME};
     }
     if (b->ncmds == 0) {

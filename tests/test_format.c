@@ -274,6 +274,21 @@ static void test_resp_cmd(void **state)
     assert_int_equal(md_resp_cmd(buf, sizeof(buf), -1, argv, lens), 0);
 }
 
+static void test_resp_auth(void **state)
+{
+    (void)state;
+    char buf[128];
+    size_t n = md_resp_auth(buf, sizeof(buf), "", "p@ss word");
+    static const char dflt[] = "*2\r\n$4\r\nAUTH\r\n$9\r\np@ss word\r\n";
+    assert_int_equal(n, sizeof(dflt) - 1);
+    assert_memory_equal(buf, dflt, n);
+    n = md_resp_auth(buf, sizeof(buf), "mdc", "pw");
+    static const char acl[] = "*3\r\n$4\r\nAUTH\r\n$3\r\nmdc\r\n$2\r\npw\r\n";
+    assert_int_equal(n, sizeof(acl) - 1);
+    assert_memory_equal(buf, acl, n);
+    assert_int_equal(md_resp_auth(buf, n - 1, "mdc", "pw"), 0); /* does not fit: nothing */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -287,6 +302,7 @@ int main(void)
         cmocka_unit_test(test_resp_setex),
         cmocka_unit_test(test_resp_set_binary),
         cmocka_unit_test(test_resp_cmd),
+        cmocka_unit_test(test_resp_auth),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
