@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct md_tls_ctx {
@@ -37,15 +38,28 @@ struct md_tls {
     char err[256];
 };
 
-/* The newest error of this thread's queue, as OpenSSL's reason text. */
+/* This thread's error queue as one reason: the oldest entry, which names
+ * the cause ("no start line"), where later ones only say which layer gave
+ * up ("PEM lib"). Empties the queue. */
 static void last_ssl_error(char *buf, size_t cap, const char *fallback)
 {
-    unsigned long e, last = 0;
-    while ((e = ERR_get_error()) != 0) last = e;
-    const char *why = last ? ERR_reason_error_string(last) : NULL;
+    unsigned long e, first = 0;
+    while ((e = ERR_get_error()) != 0)
+        if (!first) first = e;
+    const char *why = first ? ERR_reason_error_string(first) : NULL;
     if (why) snprintf(buf, cap, "%s", why);
-    else if (last) ERR_error_string_n(last, buf, cap);
+    else if (first) ERR_error_string_n(first, buf, cap);
     else snprintf(buf, cap, "%s", fallback);
+}
+
+/* True when the queued failure is the certificate check (then the verify
+ * result says why). Not the same as a verify result other than OK: with
+ * --insecure OpenSSL records the failure it was told to ignore, and a later
+ * error of another kind must not be blamed on it. */
+static bool verify_failed(void)
+{
+    unsigned long e = ERR_peek_error();
+    return ERR_GET_LIB(e) == ERR_LIB_SSL && ERR_GET_REASON(e) == SSL_R_CERTIFICATE_VERIFY_FAILED;
 }
 
 static md_tls_ctx *ctx_fail(md_tls_ctx *c, char *err, size_t errlen, const char *what,
@@ -85,9 +99,22 @@ md_tls_ctx *md_tls_ctx_new(const md_config *cfg, const char *name, char *err, si
         if (cfg->tls_cacert[0] &&
             SSL_CTX_load_verify_locations(c->ctx, cfg->tls_cacert, NULL) != 1)
             return ctx_fail(c, err, errlen, "--cacert", cfg->tls_cacert);
-        if (cfg->tls_cacertdir[0] &&
-            SSL_CTX_load_verify_locations(c->ctx, NULL, cfg->tls_cacertdir) != 1)
-            return ctx_fail(c, err, errlen, "--cacertdir", cfg->tls_cacertdir);
+        if (cfg->tls_cacertdir[0]) {
+            /* OpenSSL only looks into the directory during a handshake; a
+             * wrong path would surface as "unable to get local issuer". */
+            struct stat sb;
+            const char *why = NULL;
+            if (stat(cfg->tls_cacertdir, &sb) != 0) why = strerror(errno);
+            else if (!S_ISDIR(sb.st_mode)) why = "not a directory";
+            else if (access(cfg->tls_cacertdir, R_OK | X_OK) != 0) why = strerror(errno);
+            if (why) {
+                snprintf(err, errlen, "--cacertdir %s: %s", cfg->tls_cacertdir, why);
+                md_tls_ctx_free(c);
+                return NULL;
+            }
+            if (SSL_CTX_load_verify_locations(c->ctx, NULL, cfg->tls_cacertdir) != 1)
+                return ctx_fail(c, err, errlen, "--cacertdir", cfg->tls_cacertdir);
+        }
     } else if (SSL_CTX_set_default_verify_paths(c->ctx) != 1) {
         return ctx_fail(c, err, errlen, "TLS: system CA store", NULL);
     }
@@ -175,7 +202,7 @@ static md_tls_rc outcome(md_tls *t, int ret)
     default: break;
     }
     long v = SSL_get_verify_result(t->ssl);
-    if (v != X509_V_OK) {
+    if (v != X509_V_OK && verify_failed()) {
         snprintf(t->err, sizeof t->err, "certificate verify failed: %s",
                  X509_verify_cert_error_string(v));
         ERR_clear_error();
