@@ -151,6 +151,23 @@ static md_preflight_rc do_tls(pf *p, const md_redis_target *t)
     }
 }
 
+/* Under TLS 1.3 our handshake is done before the server has checked our
+ * certificate: a server that refuses it sends an alert and resets the
+ * connection, and our next send may see only the reset. The alert is
+ * still in the socket's receive queue; if it is there, it is the answer.
+ * True (msg set) when an alert was found. */
+static bool tls_alert(pf *p)
+{
+    char buf[16384], plain[256];
+    ssize_t k;
+    while ((k = recv(p->fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
+        md_tls_put_cipher(p->tls, buf, (size_t)k);
+    size_t got;
+    if (md_tls_read(p->tls, plain, sizeof plain, &got) != MD_TLS_ERR) return false;
+    snprintf(p->msg, p->cap, "TLS: %s", md_tls_error(p->tls));
+    return true;
+}
+
 /* Next reply, decrypting as needed. NULL with msg set on failure; *rc
  * says which kind. */
 static redisReply *next_reply(pf *p, redisReader *rd, md_preflight_rc *rc)
@@ -184,6 +201,10 @@ static redisReply *next_reply(pf *p, redisReader *rd, md_preflight_rc *rc)
             }
         }
         ssize_t k = recv_some(p, buf, sizeof buf);
+        if (k < 0 && p->tls && tls_alert(p)) {
+            *rc = MD_PREFLIGHT_REFUSED;
+            return NULL;
+        }
         if (k <= 0) {
             if (k == 0)
                 snprintf(p->msg, p->cap, "closed the connection without answering%s",
@@ -209,7 +230,7 @@ static md_preflight_rc do_commands(pf *p, const md_config *cfg)
     len += md_resp_cmd(out + len, sizeof out - len, 1, ping, NULL);
     int sent = p->tls ? md_tls_write(p->tls, out, len) || flush_tls(p) : send_all(p, out, len);
     memset(out, 0, sizeof out); /* the password */
-    if (sent) return MD_PREFLIGHT_UNREACHABLE;
+    if (sent) return p->tls && tls_alert(p) ? MD_PREFLIGHT_REFUSED : MD_PREFLIGHT_UNREACHABLE;
 
     redisReader *rd = redisReaderCreate();
     if (!rd) {

@@ -11,6 +11,7 @@ import re
 import shutil
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import tempfile
@@ -61,14 +62,35 @@ class RespError(Exception):
 class Resp:
     """Minimal RESP2 client: enough for GET/TTL/SCAN/INFO/CONFIG/CLIENT and pipelines."""
 
-    def __init__(self, port=None, host="127.0.0.1", unix=None, timeout=10.0):
+    def __init__(self, port=None, host="127.0.0.1", unix=None, timeout=10.0, tls=None,
+                 server_hostname=None, password=None, username=None, db=None):
+        """tls: an ssl.SSLContext (see tls_context()) to speak TLS; password (and
+        username, for an ACL user): AUTH right after connecting; db: SELECT."""
         if unix:
             self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self.sock.settimeout(timeout)
             self.sock.connect(unix)
         else:
             self.sock = socket.create_connection((host, port), timeout=timeout)
+            if tls is not None:
+                try:
+                    self.sock = tls.wrap_socket(self.sock,
+                                                server_hostname=server_hostname or host)
+                except BaseException:
+                    self.sock.close()
+                    raise
         self.buf = b""
+        try:
+            if password is not None:
+                if username is not None:
+                    self.cmd("AUTH", username, password)
+                else:
+                    self.cmd("AUTH", password)
+            if db is not None:
+                self.cmd("SELECT", db)
+        except BaseException:
+            self.close()
+            raise
 
     def close(self):
         try:
@@ -165,29 +187,75 @@ class Resp:
         return out
 
 
+def tls_context(cafile=None, certfile=None, keyfile=None, verify=True):
+    """A client-side SSLContext for Resp: verifies the server against cafile (and
+    its name/IP) unless verify=False; presents certfile/keyfile when given."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    if verify:
+        ctx.load_verify_locations(cafile=cafile)
+    else:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if certfile:
+        ctx.load_cert_chain(certfile, keyfile)
+    return ctx
+
+
 # ---------------------------------------------------------------- redis-server
 
 
 class RedisServer:
-    """A private redis-server on a free loopback port (and optionally a unix socket)."""
+    """A private redis-server on a free loopback port (and optionally a unix socket).
 
-    def __init__(self, unix=False):
+    tls: a tlscerts.Certs; the server then listens for TLS only (`--port 0
+    --tls-port P`) with certs.server_crt (or cert/key given as tls_cert and
+    tls_key, e.g. the expired one) and `--tls-auth-clients tls_auth_clients`.
+    requirepass: a password for the default user. debug: `--enable-debug-command
+    local` (DEBUG is off by default in 7.0). args: more redis-server arguments.
+    client() speaks TLS and AUTHs as the server requires (admin access)."""
+
+    def __init__(self, unix=False, tls=None, tls_auth_clients="no", tls_cert=None,
+                 tls_key=None, requirepass=None, debug=False, args=()):
         self.dir = tempfile.mkdtemp(prefix="mdtest-redis-")
         self.port = None
         self.unix = os.path.join(self.dir, "redis.sock") if unix else None
         self.proc = None
         self.log = os.path.join(self.dir, "redis.log")
+        self.tls = tls
+        self.tls_auth_clients = tls_auth_clients
+        self.tls_cert = tls_cert or (tls.server_crt if tls else None)
+        self.tls_key = tls_key or (tls.server_key if tls else None)
+        self.requirepass = requirepass
+        self.debug = debug
+        self.args = list(args)
+        # The admin password client() and the start-up probe use; a test that
+        # changes requirepass at run time updates it (or passes its own).
+        self.password = requirepass
 
     @property
     def url(self):
+        if self.tls:
+            return "rediss://127.0.0.1:%d/0" % self.port
         return "redis://127.0.0.1:%d/0" % self.port
 
-    def _spawn(self):
-        args = [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1",
+    def _spawn(self, extra=()):
+        args = [REDIS_SERVER, "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--dir", self.dir,
                 "--daemonize", "no", "--logfile", self.log, "--protected-mode", "no"]
+        if self.tls:
+            args += ["--port", "0", "--tls-port", str(self.port),
+                     "--tls-cert-file", self.tls_cert, "--tls-key-file", self.tls_key,
+                     "--tls-ca-cert-file", self.tls.ca_crt,
+                     "--tls-auth-clients", self.tls_auth_clients]
+        else:
+            args += ["--port", str(self.port)]
         if self.unix:
             args += ["--unixsocket", self.unix, "--unixsocketperm", "700"]
+        if self.requirepass is not None:
+            args += ["--requirepass", self.requirepass]
+        if self.debug:
+            args += ["--enable-debug-command", "local"]
+        args += self.args + list(extra)
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -200,20 +268,52 @@ class RedisServer:
             self.kill()  # port taken in the meantime, most likely: try another
         raise RuntimeError("redis-server did not start; log:\n" + self._log_tail())
 
-    def restart(self):
-        """Starts a fresh, empty server on the same port (after kill/stop)."""
-        self._spawn()
-        if not wait_for(self._pings, 10 * SLOW):
+    def restart(self, extra_args=(), wait_ping=True):
+        """Starts a fresh server on the same port (after kill/stop), empty unless a
+        SAVE left a dump in its dir (which it then loads); with
+        extra_args for this run only (e.g. to make it load slowly). wait_ping=False
+        returns once the process runs (a loading server answers -LOADING)."""
+        self._spawn(extra_args)
+        pred = self._pings if wait_ping else self._answers
+        if not wait_for(pred, 10 * SLOW):
             raise RuntimeError("redis-server did not restart; log:\n" + self._log_tail())
         return self
+
+    def tls_context(self, client_cert=None, verify=None):
+        """Context for a Resp to this server: verifies against the test CA (not
+        for a server with an overridden, e.g. expired, certificate), presents the
+        client certificate when the server asks for one."""
+        if not self.tls:
+            return None
+        if verify is None:
+            verify = self.tls_cert == self.tls.server_crt
+        if client_cert is None:
+            client_cert = self.tls_auth_clients != "no"
+        return tls_context(self.tls.ca_crt,
+                           self.tls.client_crt if client_cert else None,
+                           self.tls.client_key if client_cert else None, verify)
 
     def _pings(self):
         if self.proc.poll() is not None:
             return False
         try:
-            c = Resp(self.port, timeout=1)
+            c = self.client(timeout=1)
             try:
                 return c.cmd("PING") == "PONG"
+            finally:
+                c.close()
+        except (OSError, ConnectionError, RespError):
+            return False
+
+    def _answers(self):
+        """The server accepts connections and replies (maybe with an error)."""
+        if self.proc.poll() is not None:
+            return False
+        try:
+            c = Resp(self.port, timeout=1, tls=self.tls_context())
+            try:
+                c.pipeline([("PING",)])
+                return True
             finally:
                 c.close()
         except (OSError, ConnectionError):
@@ -226,8 +326,12 @@ class RedisServer:
         except OSError:
             return "(no log)"
 
-    def client(self, timeout=10.0):
-        return Resp(self.port, timeout=timeout)
+    def client(self, timeout=10.0, password=None, username=None, db=None):
+        """An admin connection (TLS and AUTH as this server needs them)."""
+        if password is None and username is None:
+            password = self.password
+        return Resp(self.port, timeout=timeout, tls=self.tls_context(), password=password,
+                    username=username, db=db)
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -342,6 +446,16 @@ class Mdcache:
                                  "log tail:\n%s" % (timeout * SLOW, self.stats(), self.tail()))
         return got
 
+    def wait_exit(self, timeout=20):
+        """Waits for the daemon to exit by itself; returns its exit code, or None
+        (and kills it) if it still runs after timeout * SLOW seconds."""
+        try:
+            self.returncode = self.proc.wait(timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            return None
+        return self.returncode
+
     def signal(self, sig):
         self.proc.send_signal(sig)
 
@@ -374,10 +488,19 @@ class Mdcache:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-def run_mdcache_once(args, timeout=10):
-    """Runs mdcache to completion (config checks, --version, ...): (rc, stdout, stderr)."""
+def run_mdcache_once(args, timeout=10, env=None):
+    """Runs mdcache to completion (config checks, --version, ...): (rc, stdout, stderr).
+    env: variables added to (or, with value None, removed from) the environment."""
+    e = None
+    if env:
+        e = dict(os.environ)
+        for k, v in env.items():
+            if v is None:
+                e.pop(k, None)
+            else:
+                e[k] = v
     p = subprocess.run([MDCACHE_BIN] + list(args), stdin=subprocess.DEVNULL,
-                       capture_output=True, timeout=timeout * SLOW, text=True)
+                       capture_output=True, timeout=timeout * SLOW, text=True, env=e)
     return p.returncode, p.stdout, p.stderr
 
 
@@ -567,13 +690,30 @@ def send_stream(data, port=None, unix=None, chunks=None):
 # ---------------------------------------------------------------- base test case
 
 
+# Liveness that never depends on the machine's speed: a source stays alive for
+# two minutes, keys live for one.
+LONG_LIVENESS_INI = "[keys]\nsource_timeout = 120\nprice_ttl = 60\n"
+
+
 class MdTestCase(unittest.TestCase):
     """Starts Redis and the daemon per test, and always cleans both up."""
 
-    def start_redis(self, unix=False):
-        r = RedisServer(unix=unix).start()
+    def feed(self, port, prefix, source, symbols=400, ticks=20000, seed=1, fmt="jsonl"):
+        """mdfeed over TCP to port, symbols PREFIX00000..; returns the expected
+        {key: value} of this run alone (use distinct prefixes per run)."""
+        path = os.path.join(self.tmpdir(), "%s.expect" % prefix)
+        _, expected = run_mdfeed(["--target", "tcp://127.0.0.1:%d" % port, "--format", fmt,
+                                  "--symbols", str(symbols), "--ticks", str(ticks),
+                                  "--symbol-prefix", prefix, "--source", source,
+                                  "--seed", str(seed)], path)
+        return expected
+
+    def start_redis(self, unix=False, **kw):
+        """kw: RedisServer's tls, tls_auth_clients, tls_cert, tls_key, requirepass,
+        debug, args."""
+        r = RedisServer(unix=unix, **kw)
         self.addCleanup(r.cleanup)
-        return r
+        return r.start()
 
     def start_mdcache(self, redis, listens=(), wait_ready=True, redis_url=None, **kw):
         m = Mdcache(redis_url or (redis.url if redis else None), listens=listens, **kw)
@@ -581,8 +721,9 @@ class MdTestCase(unittest.TestCase):
         m.start(wait_ready=wait_ready)
         return m
 
-    def client(self, redis):
-        c = redis.client()
+    def client(self, redis, **kw):
+        """kw: RedisServer.client's timeout, password, username, db."""
+        c = redis.client(**kw)
         self.addCleanup(c.close)
         return c
 
