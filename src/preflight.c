@@ -63,7 +63,8 @@ static int send_all(pf *p, const char *b, size_t n)
                 return -1;
             }
         } else {
-            snprintf(p->msg, p->cap, "send: %s", strerror(errno));
+            snprintf(p->msg, p->cap, "send: %s%s", strerror(errno),
+                     !p->tls && errno == ECONNRESET ? " (a TLS port? then use rediss://)" : "");
             return -1;
         }
     }
@@ -267,6 +268,26 @@ static md_preflight_rc do_commands(pf *p, const md_config *cfg)
     return rc;
 }
 
+/* A TLS handshake that got no answer at all: a stopped server, or a
+ * plain-text Redis port, which takes our ClientHello for the start of an
+ * inline command and waits for its end of line. The two look the same
+ * from the TLS side; a plain-text PING on a second connection tells them
+ * apart, and a plain-text port will never start talking TLS. */
+static bool plain_port(const md_config *cfg, const md_redis_target *t)
+{
+    char msg[64];
+    pf q = {.fd = -1, .msg = msg, .cap = sizeof msg};
+    q.deadline_ms = now_ms() + (int64_t)(cfg->connect_timeout_s * 1000);
+    bool plain = false;
+    if (do_connect(&q, t) == MD_PREFLIGHT_OK && send_all(&q, "PING\r\n", 6) == 0) {
+        char buf[8];
+        ssize_t k = recv_some(&q, buf, sizeof buf);
+        plain = k > 0 && (buf[0] == '+' || buf[0] == '-');
+    }
+    if (q.fd >= 0) close(q.fd);
+    return plain;
+}
+
 md_preflight_rc md_preflight(const md_config *cfg, const md_redis_target *t, char *msg,
                              size_t cap)
 {
@@ -274,7 +295,14 @@ md_preflight_rc md_preflight(const md_config *cfg, const md_redis_target *t, cha
     msg[0] = '\0';
     p.deadline_ms = now_ms() + (int64_t)(cfg->connect_timeout_s * 1000);
     md_preflight_rc rc = do_connect(&p, t);
-    if (rc == MD_PREFLIGHT_OK && t->tls) rc = do_tls(&p, t);
+    if (rc == MD_PREFLIGHT_OK && t->tls) {
+        rc = do_tls(&p, t);
+        if (rc == MD_PREFLIGHT_UNREACHABLE && now_ms() >= p.deadline_ms && plain_port(cfg, t)) {
+            snprintf(msg, cap, "TLS: no answer, but a plain-text PING is answered: this port "
+                               "does not speak TLS (use redis://, or the server's TLS port)");
+            rc = MD_PREFLIGHT_REFUSED;
+        }
+    }
     if (rc == MD_PREFLIGHT_OK) rc = do_commands(&p, cfg);
     md_tls_free(p.tls);
     if (p.fd >= 0) close(p.fd);

@@ -67,6 +67,24 @@ class TlsTest(MdTestCase):
         err = self.start_fails(r.url, ["--cacert", self.certs.ca_crt])
         self.assert_tls_error(err, "certificate has expired")
 
+    def test_tls_to_plain_port_exits_2(self):
+        """rediss:// at a plain-text port: the server never answers the
+        ClientHello (it waits for an inline command's end of line); the
+        start-up check tells that apart from a dead server with a plain PING."""
+        r = self.start_redis()
+        url = "rediss://127.0.0.1:%d/0" % r.port
+        err = self.start_fails(url, ["--insecure"])
+        self.assert_tls_error(err, "does not speak TLS")
+
+    def test_plain_to_tls_port_hints(self):
+        """redis:// at a TLS-only port is reset by the server; mdcache starts
+        (a reset may be transient) but says what is likely wrong."""
+        r = self.start_tls_redis()
+        m = self.start_mdcache(r, ["tcp://127.0.0.1:%d?format=jsonl" % free_port()],
+                               redis_url="redis://127.0.0.1:%d/0" % r.port, cpus="0")
+        self.assertIn("not reachable at start-up", m.log())
+        self.assertIn("use rediss://", m.log())
+
     def test_sni_name_checked(self):
         """--sni is the name verified: a name the certificate lacks fails, one it
         has (localhost, while the URL says 127.0.0.1) works."""
