@@ -1,0 +1,122 @@
+/*
+ * Redis reply fuzz target: the worker's reply path (src/redis.c) fed with
+ * whatever a server might send back -- garbage, errors of every class,
+ * more replies than commands, replies split at any byte -- while batches
+ * of SETEX commands are in flight. It must never crash or misread memory,
+ * the error counters must add up, no more keys may be acknowledged than
+ * were sent, and once the connection is given up no key may be left
+ * unaccounted for: every unacknowledged one is back on the dirty queue.
+ *
+ * The input is a script: a byte 0x00-0x3f starts a batch (as if the link
+ * could take one) and completes its send; any other byte b is followed by
+ * (b & 0x3f) + 1 bytes delivered as one receive.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "md_redis.h"
+#include "md_worker.h"
+
+static void check(int ok)
+{
+    if (!ok) abort();
+}
+
+static md_worker w;
+static md_config cfg;
+static md_redis_target target;
+
+static void setup_once(void)
+{
+    static int done;
+    if (done) return;
+    done = 1;
+    md_config_defaults(&cfg);
+    cfg.max_batch = 8; /* small batches: many in flight from a short script */
+    cfg.max_inflight = 4;
+    cfg.client_name[0] = '\0';
+    target.addr.ss_family = AF_INET; /* never connected: fd stays -1 */
+    snprintf(target.display, sizeof target.display, "fuzz");
+    check(io_uring_queue_init(256, &w.ring, 0) == 0);
+    w.h_latency = calloc(1, sizeof *w.h_latency);
+    w.h_rtt = calloc(1, sizeof *w.h_rtt);
+    w.h_batch = calloc(1, sizeof *w.h_batch);
+    check(w.h_latency && w.h_rtt && w.h_batch);
+}
+
+static uint64_t latest_sent(const md_redis *r, uint64_t prev)
+{
+    /* Commands queued by the last start_batch: the newest batch. */
+    if (r->blen == 0) return prev;
+    const md_batch *b = &r->batches[(r->bhead + r->blen - 1) % r->bcap];
+    return prev + b->keys;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    setup_once();
+    md_stats zero = {0};
+    w.st = zero;
+    w.now = 1000000000000LL;
+    check(md_state_init(&w.state, 64) == 0);
+    check(md_sources_init(&w.sources, 16) == 0);
+    md_redis *r = &w.redis;
+    check(md_redis_init(r, &w, &cfg, &target) == 0);
+
+    /* 40 symbols, all dirty. */
+    for (int i = 0; i < 40; i++) {
+        md_tick t = {.type = MD_TICK_QUOTE, .flags = MD_TICK_F_TS, .ts_ns = 1, .origin_ns = w.now};
+        t.sym_len = (uint8_t)snprintf(t.symbol, sizeof t.symbol, "S%02d", i);
+        t.v[MD_Q_BID] = (md_dec){100 + i, -2};
+        t.v[MD_Q_ASK] = (md_dec){101 + i, -2};
+        t.v[MD_Q_BID_SIZE] = t.v[MD_Q_ASK_SIZE] = (md_dec){1, 0};
+        check(md_state_apply(&w.state, &t, w.now) == MD_APPLY_OK);
+    }
+    r->state = MD_REDIS_READY;
+    r->ever_connected = true;
+
+    uint64_t sent = 0;
+    size_t i = 0;
+    while (i < size && r->state == MD_REDIS_READY) {
+        uint8_t op = data[i++];
+        w.now += 1000;
+        if (op < 0x40) {
+            uint32_t before = r->blen;
+            md_redis_poll(r, w.now);
+            if (r->blen > before) {
+                sent = latest_sent(r, sent);
+                /* the whole batch handed to the kernel at once */
+                md_redis_on_send(r, r->gen, (int)(r->wlen - r->woff), w.now);
+            }
+            continue;
+        }
+        size_t n = (size_t)(op & 0x3f) + 1;
+        if (n > size - i) n = size - i;
+        memcpy(r->rbuf, data + i, n);
+        i += n;
+        md_redis_on_recv(r, r->gen, (int)n, w.now);
+    }
+
+    const md_stats *st = &w.st;
+    check(st->redis_errors == st->redis_oom + st->redis_readonly + st->redis_loading +
+                                  st->redis_busy + st->redis_auth + st->redis_noperm +
+                                  st->redis_other);
+    check(st->keys_written <= sent);
+    check(w.state.dq_len <= w.state.count);
+    if (r->state != MD_REDIS_READY) {
+        /* Given up: nothing may still count as in flight, and every key
+         * not acknowledged is queued again (or was refused as "other"). */
+        check(md_redis_unacked(r) == 0);
+        check(r->blen == 0);
+    }
+
+    /* Drop the completions of sends to fd -1 queued meanwhile. */
+    io_uring_submit(&w.ring);
+    io_uring_cq_advance(&w.ring, io_uring_cq_ready(&w.ring));
+    md_redis_free(r);
+    md_state_free(&w.state);
+    md_sources_free(&w.sources);
+    return 0;
+}
