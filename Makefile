@@ -8,6 +8,8 @@
 #   make bench      mdcache vs the baselines, full matrix -> bench/results/latest.*
 #   make bench-smoke  a 30 s correctness pass of the same (CI)
 #   make soak       10 minutes at 100k symbols, RSS sampled -> bench/results/soak-latest.md
+#   make bench-recovery  Redis killed and restarted empty: time until every key is whole
+#                   -> bench/results/recovery-latest.*
 #   make fuzz       libFuzzer targets (clang)          -> build/fuzz/
 #   make fuzz-run   each fuzzer for FUZZ_SECONDS (default 20)
 #   make clean
@@ -48,7 +50,7 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 20
 
-.PHONY: all run test test-unit test-san fuzz fuzz-run deps bench-deps bench bench-smoke soak clean
+.PHONY: all run test test-unit test-san fuzz fuzz-run deps bench-deps bench bench-smoke soak bench-recovery clean
 
 all: $(BUILD)/mdcache $(TOOLS) $(TESTS) $(BENCHES)
 
@@ -116,6 +118,11 @@ bench: bench-deps
 soak: deps
 	@$(MAKE) --no-print-directory all
 	@python3 bench/soak.py $(SOAK_ARGS)
+
+RECOVERY_ARGS ?=
+bench-recovery: deps
+	@$(MAKE) --no-print-directory all
+	@python3 bench/recovery.py $(RECOVERY_ARGS)
 
 bench-smoke: bench-deps
 	@$(MAKE) --no-print-directory all

@@ -11,7 +11,7 @@ import math
 import os
 
 SPECTRUM = [0.5, 0.75, 0.9, 0.99, 0.999, 0.9999, 0.99999, 1.0]
-COLORS = {"mdcache": "#d62728", "mdcache-spin": "#ff7f0e", "hiredis-sync": "#1f77b4", "ioredis-autopipeline": "#2ca02c",
+COLORS = {"mdcache": "#d62728", "mdcache-tls": "#17becf", "mdcache-spin": "#ff7f0e", "hiredis-sync": "#1f77b4", "ioredis-autopipeline": "#2ca02c",
           "redispy-pipeline": "#9467bd", "redispy-setex": "#8c564b"}
 
 
@@ -147,7 +147,9 @@ def common_rate(rows, scenario, systems):
 
 
 def targets(rows, ceil):
-    """The issue's targets, each with the measured figure."""
+    """The issue's targets, each with the measured figure (the tls-*
+    scenarios are a comparison of their own, not a target)."""
+    rows = [r for r in rows if not r["scenario"].startswith("tls-")]
     md = [r for r in rows if r["system"] == "mdcache"]
     out = []
     at50 = [r for r in rows if r["scenario"] == "udp-bin1-1k" and r["offered_tps"] == 50000]
@@ -183,6 +185,132 @@ def targets(rows, ceil):
                    "of %s SETEX/s over the same number of keys (%s, %s symbols; target >= 90%%)" % (
                        _v(b["keys_per_s"]), 100.0 * b["keys_per_s"] / ceil, _v(ceil), b["scenario"], _v(b["symbols"])))
     return out
+
+
+HEADER = ("| system | offered ticks/s | achieved ticks/s | Redis keys/s | coalescing | p50 us | p90 us | p99 us "
+          "| p99.9 us | p99.99 us | max us | Redis RTT p50/p99 us | mdgen lag p99 us | CPU s / M ticks | peak RSS MB | correct |")
+
+
+def row_line(r):
+    if r.get("error"):
+        return "| %s | %s | %s |%s" % (r["system"], _rate(r), "error: " + r["error"].replace("|", "/")[:120], " |" * 13)
+    ok = "yes" if r["correct"] else "**no** (%s keys wrong, %s ticks lost)" % (_v(r.get("keys_wrong")), _v(r.get("lost_ticks")))
+    return "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %s | %s | %s |" % (
+        r.get("system"), _rate(r), _v(r.get("achieved_tps")), _v(r.get("keys_per_s")), _v(r.get("coalescing"), 2),
+        _v(r.get("p50_us")), _v(r.get("p90_us")), _v(r.get("p99_us")), _v(r.get("p999_us")), _v(r.get("p9999_us")),
+        _v(r.get("max_us")), _v(r.get("rtt_p50_us")), _v(r.get("rtt_p99_us")), _v(r.get("gen_lag_p99_us")),
+        _v(r.get("cpu_s_per_mtick"), 2), _v(r.get("rss_mb"), 1), ok)
+
+
+def median(xs):
+    xs = sorted(x for x in xs if x is not None)
+    if not xs:
+        return None
+    n = len(xs)
+    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2.0
+
+
+def _ratio(a, b, nd=2):
+    return ("%." + str(nd) + "f") % (a / b) if a is not None and b else "-"
+
+
+def tls_reference_lines(t):
+    """Redis's own figures over TLS next to TCP (meta["tls"])."""
+    L = ["## Redis over TLS and over TCP, alone (redis-benchmark)", ""]
+    L.append("Setup: %s. Runs interleaved, TCP and TLS alternating which goes first." % t.get("redis_tls", "TLS"))
+    L.append("")
+    L.append("| measurement | TCP (runs) | TLS (runs) | TLS / TCP, medians |")
+    L.append("|---|---|---|---:|")
+    for k, d in sorted(t.get("ceiling", {}).items(), key=lambda kv: int(kv[0])):
+        L.append("| SETEX/s, `-c 8 -P 64`, %s keys | %s | %s | %s |" % (
+            _v(int(k)), ", ".join(_v(x) for x in d["tcp"]), ", ".join(_v(x) for x in d["tls"]),
+            _ratio(median(d["tls"]), median(d["tcp"]))))
+    pf = t.get("ping_floor", {})
+    for q, lab in (("p50_us", "p50"), ("p99_us", "p99"), ("max_us", "max")):
+        tcp = [f[q] for f in pf.get("tcp", [])]
+        tl = [f[q] for f in pf.get("tls", [])]
+        if tcp or tl:
+            L.append("| PING round trip %s, one client, us | %s | %s | %s |" % (
+                lab, ", ".join(_v(x) for x in tcp), ", ".join(_v(x) for x in tl), _ratio(median(tl), median(tcp))))
+    L.append("")
+    return L
+
+
+def tls_section(rows, sc, out, name):
+    """A tls-* scenario: medians side by side per rate, every run below."""
+    L = ["## %s" % sc, ""]
+    mine = [r for r in rows if r["scenario"] == sc]
+    if sc == "tls-redis-alone":
+        L.append("Keys/s at saturation, Redis alone on its core (redis-alone's method), over TCP and TLS; each "
+                 "run paired with a ceiling run over the same transport just before it.")
+        L.append("")
+        L.append("| transport | pairs: ceiling SETEX/s / mdcache keys/s | median mdcache keys/s | median ratio to ceiling "
+                 "| other processes, cores | correct |")
+        L.append("|---|---|---:|---:|---|---|")
+        med = {}
+        for r in mine:
+            tr = "TLS" if r.get("redis_tls") else "TCP"
+            med[tr] = r.get("keys_per_s_median")
+            L.append("| %s | %s | %s | %s | %s | %s |" % (
+                tr, "; ".join("%s / %s" % (_v(c), _v(k)) for c, k in r.get("ceiling_pairs", [])),
+                _v(r.get("keys_per_s_median")), _v(r.get("ratio_to_ceiling_median"), 2),
+                ", ".join("-" if x is None else "%.2f" % x for x in r.get("foreign_cores_runs", [])),
+                "yes" if r.get("correct") else "**no** %s" % r.get("error", "")))
+        if med.get("TLS") and med.get("TCP"):
+            L.append("")
+            L.append("mdcache keys/s over TLS / over TCP, medians: **%s**." % _ratio(med["TLS"], med["TCP"]))
+        L.append("")
+        return L
+    rates = sorted({r["offered_tps"] for r in mine}, key=lambda x: (x == 0, x))
+    L.append("mdcache writing to Redis over plain TCP and over TLS (`rediss://`, peer verified), same rate points "
+             "and pinning, runs interleaved; medians of the runs at each point (every run below). `other` is the "
+             "most CPU that processes not started by the bench took during any run of the point, in cores.")
+    L.append("")
+    L.append("| offered ticks/s | achieved TCP | achieved TLS | TLS/TCP | p50 us TCP / TLS | p99 us TCP (runs) "
+             "| p99 us TLS (runs) | p99 TLS/TCP | Redis RTT p50 us TCP / TLS | CPU s / M ticks TCP / TLS | correct TCP / TLS | other |")
+    L.append("|---|---:|---:|---:|---:|---|---|---:|---:|---:|---|---:|")
+    series = {"achieved": {"mdcache": [], "mdcache-tls": []}, "p99": {"mdcache": [], "mdcache-tls": []}}
+    for rate in rates:
+        m = {}
+        for sysname in ("mdcache", "mdcache-tls"):
+            rs = [r for r in mine if r["offered_tps"] == rate and r["system"] == sysname and not r.get("error")]
+            m[sysname] = {
+                "n": len([r for r in mine if r["offered_tps"] == rate and r["system"] == sysname]),
+                "ok": sum(1 for r in rs if r.get("correct")),
+                "ach": median(r.get("achieved_tps") for r in rs),
+                "p50": median(r.get("p50_us") for r in rs),
+                "p99": median(r.get("p99_us") for r in rs),
+                "p99s": [r.get("p99_us") for r in rs],
+                "rtt": median(r.get("rtt_p50_us") for r in rs),
+                "cpu": median(r.get("cpu_s_per_mtick") for r in rs),
+            }
+            if rate:
+                series["achieved"][sysname].append((rate, m[sysname]["ach"]))
+                series["p99"][sysname].append((rate, m[sysname]["p99"]))
+        a, b = m["mdcache"], m["mdcache-tls"]
+        other = [r.get("foreign_cores") for r in mine if r["offered_tps"] == rate and r.get("foreign_cores") is not None]
+        L.append("| %s | %s | %s | %s | %s / %s | %s (%s) | %s (%s) | %s | %s / %s | %s / %s | %d/%d / %d/%d | %s |" % (
+            "flat out" if not rate else _v(rate), _v(a["ach"]), _v(b["ach"]), _ratio(b["ach"], a["ach"]),
+            _v(a["p50"]), _v(b["p50"]), _v(a["p99"]), ", ".join(_v(x) for x in a["p99s"]),
+            _v(b["p99"]), ", ".join(_v(x) for x in b["p99s"]), _ratio(b["p99"], a["p99"]),
+            _v(a["rtt"]), _v(b["rtt"]), _v(a["cpu"], 2), _v(b["cpu"], 2), a["ok"], a["n"], b["ok"], b["n"],
+            "%.2f" % max(other) if other else "-"))
+    L.append("")
+    base = "%s-%s" % (name, sc)
+    if svg_chart(os.path.join(out, base + "-p99.svg"), "%s: median p99 vs offered rate" % sc,
+                 "offered ticks/s", "p99 latency (us)", series["p99"]):
+        L.append("![p99](%s-p99.svg)" % base)
+    if svg_chart(os.path.join(out, base + "-throughput.svg"), "%s: median achieved vs offered" % sc,
+                 "offered ticks/s", "achieved ticks/s", series["achieved"]):
+        L.append("![throughput](%s-throughput.svg)" % base)
+    L.append("")
+    L.append("Every run:")
+    L.append("")
+    L.append(HEADER)
+    L.append("|---|" + "---:|" * 14 + "---|")
+    L += [row_line(r) for r in mine]
+    L.append("")
+    return L
 
 
 def write_all(out, name, meta, rows, ceil):
@@ -229,6 +357,8 @@ def write_all(out, name, meta, rows, ceil):
                  "PING`): p50 %s us, p99 %s us, max %s us. No system's latency here can beat it, and its tail "
                  "shows this VM's own stalls." % (_v(fl["p50_us"]), _v(fl["p99_us"]), _v(fl["max_us"])))
         L.append("")
+    if meta.get("tls"):
+        L += tls_reference_lines(meta["tls"])
     tg = targets(rows, ceil)
     if tg:
         L.append("## Targets")
@@ -236,23 +366,14 @@ def write_all(out, name, meta, rows, ceil):
         L += ["- " + t for t in tg]
         L.append("")
     for sc in scenarios:
+        if sc.startswith("tls-"):
+            L += tls_section(rows, sc, out, name)
+            continue
         L.append("## %s" % sc)
         L.append("")
-        L.append("| system | offered ticks/s | achieved ticks/s | Redis keys/s | coalescing | p50 us | p90 us | p99 us "
-                 "| p99.9 us | p99.99 us | max us | Redis RTT p50/p99 us | mdgen lag p99 us | CPU s / M ticks | peak RSS MB | correct |")
+        L.append(HEADER)
         L.append("|---|" + "---:|" * 14 + "---|")
-        for r in rows:
-            if r["scenario"] != sc:
-                continue
-            if r.get("error"):
-                L.append("| %s | %s | %s |%s" % (r["system"], _rate(r), "error: " + r["error"].replace("|", "/")[:120], " |" * 13))
-                continue
-            ok = "yes" if r["correct"] else "**no** (%s keys wrong, %s ticks lost)" % (_v(r.get("keys_wrong")), _v(r.get("lost_ticks")))
-            L.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %s | %s | %s |" % (
-                r.get("system"), _rate(r), _v(r.get("achieved_tps")), _v(r.get("keys_per_s")), _v(r.get("coalescing"), 2),
-                _v(r.get("p50_us")), _v(r.get("p90_us")), _v(r.get("p99_us")), _v(r.get("p999_us")), _v(r.get("p9999_us")),
-                _v(r.get("max_us")), _v(r.get("rtt_p50_us")), _v(r.get("rtt_p99_us")), _v(r.get("gen_lag_p99_us")),
-                _v(r.get("cpu_s_per_mtick"), 2), _v(r.get("rss_mb"), 1), ok))
+        L += [row_line(r) for r in rows if r["scenario"] == sc]
         L.append("")
         base = "%s-%s" % (name, sc)
         if sc in ("target-50k-repeats", "redis-alone"):

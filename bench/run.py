@@ -26,8 +26,11 @@ import json
 import os
 import platform
 import re
+import resource
 import shutil
 import signal
+import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -36,7 +39,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from harness import RedisServer, Resp, free_port, load_expect, parse_counters  # noqa: E402
+from harness import Resp, free_port, load_expect, parse_counters  # noqa: E402
 
 sys.path.insert(0, HERE)
 import report  # noqa: E402
@@ -45,16 +48,203 @@ BUILD = os.environ.get("MD_BUILD", os.path.join(ROOT, "build"))
 PY = "/usr/bin/python3"  # Debian's, where python3-redis lives
 BASE = os.path.join(HERE, "baselines")
 
-def pinned_redis(cpu):
-    """A fresh redis-server pinned to `cpu`; the caller cleans it up."""
-    redis = RedisServer().start()
+class ForeignLoad:
+    """CPU time the machine spent on anything but this harness and the
+    processes it started (and waited for): busy time from /proc/stat minus
+    our own and our children's rusage, over a stretch. Other sessions'
+    builds and tests on this 2-vCPU VM show up here, so a point that shared
+    the machine says so. 10 ms resolution (USER_HZ)."""
+
+    @staticmethod
+    def _busy():
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+        # user nice system idle iowait irq softirq steal ...
+        return (v[0] + v[1] + v[2] + v[5] + v[6]) / float(os.sysconf("SC_CLK_TCK"))
+
+    @staticmethod
+    def _ours():
+        a, b = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+        return a.ru_utime + a.ru_stime + b.ru_utime + b.ru_stime
+
+    def __init__(self):
+        self.t, self.busy, self.ours = time.monotonic(), self._busy(), self._ours()
+
+    def cores(self):
+        """(foreign CPU seconds, the same in cores' worth) since creation;
+        only exact once every child started since has been waited for."""
+        dt = time.monotonic() - self.t
+        f = max(0.0, (self._busy() - self.busy) - (self._ours() - self.ours))
+        return round(f, 2), round(f / dt, 3) if dt > 0 else 0.0
+
+
+def wait_quiet(max_s, below=0.1, window=2.0):
+    """Waits (at most max_s) for a window in which other processes used
+    less than `below` of a core; returns the seconds waited."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < max_s:
+        fl = ForeignLoad()
+        time.sleep(window)
+        if fl.cores()[1] < below:
+            break
+    return round(time.monotonic() - t0, 1)
+
+
+def make_tls_certs(d):
+    """A CA and a server certificate for 127.0.0.1 / localhost (EC P-256),
+    made with the openssl CLI in directory d at bench time (nothing secret
+    is kept). Returns {"ca": .., "crt": .., "key": ..}."""
+    os.makedirs(d, exist_ok=True)
+    ca, cakey = os.path.join(d, "ca.crt"), os.path.join(d, "ca.key")
+    crt, key = os.path.join(d, "server.crt"), os.path.join(d, "server.key")
+    csr, ext = os.path.join(d, "server.csr"), os.path.join(d, "server.ext")
+    with open(ext, "w") as f:
+        f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    for argv in (["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", cakey],
+                 ["req", "-x509", "-new", "-key", cakey, "-sha256", "-days", "30", "-subj", "/CN=mdcache bench CA",
+                  "-addext", "basicConstraints=critical,CA:TRUE",
+                  "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", ca],
+                 ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key],
+                 ["req", "-new", "-key", key, "-subj", "/CN=localhost", "-out", csr],
+                 ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", cakey, "-CAcreateserial", "-days", "30",
+                  "-sha256", "-extfile", ext, "-out", crt]):
+        subprocess.run(["openssl"] + argv, cwd=d, stdin=subprocess.DEVNULL, capture_output=True,
+                       check=True, timeout=60)
+    return {"ca": ca, "crt": crt, "key": key, "dir": d}
+
+
+class TlsResp(Resp):
+    """The harness's RESP client over TLS, verifying the server against the
+    bench CA (and its IP SAN)."""
+
+    def __init__(self, port, cafile, timeout=10.0, host="127.0.0.1"):  # pylint: disable=super-init-not-called
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(cafile=cafile)
+        sock = socket.create_connection((host, port), timeout=timeout)
+        try:
+            self.sock = ctx.wrap_socket(sock, server_hostname=host)
+        except BaseException:
+            sock.close()
+            raise
+        self.buf = b""
+
+
+class BenchRedis:
+    """A private redis-server on a loopback port, started pinned to `cpu`
+    (taskset from exec on), plain TCP or, with tls (make_tls_certs()),
+    TLS only: `--port 0 --tls-port P`, no client certificates. Empty, no
+    persistence. restart() starts a fresh empty one on the same port."""
+
+    def __init__(self, cpu, tls=None):
+        self.cpu, self.tls = cpu, tls
+        self.dir = tempfile.mkdtemp(prefix="mdbench-redis-")
+        self.log = os.path.join(self.dir, "redis.log")
+        self.port = None
+        self.proc = None
+
+    @property
+    def url(self):
+        return "%s://127.0.0.1:%d/0" % ("rediss" if self.tls else "redis", self.port)
+
+    def _spawn(self):
+        argv = ["taskset", "-c", str(self.cpu), "redis-server", "--bind", "127.0.0.1", "--save", "",
+                "--appendonly", "no", "--dir", self.dir, "--daemonize", "no", "--logfile", self.log,
+                "--protected-mode", "no"]
+        if self.tls:
+            argv += ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", self.tls["crt"],
+                     "--tls-key-file", self.tls["key"], "--tls-ca-cert-file", self.tls["ca"],
+                     "--tls-auth-clients", "no"]
+        else:
+            argv += ["--port", str(self.port)]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=subprocess.DEVNULL)
+
+    def client(self, timeout=10.0):
+        if self.tls:
+            return TlsResp(self.port, self.tls["ca"], timeout=timeout)
+        return Resp(self.port, timeout=timeout)
+
+    def ping(self, timeout=1.0):
+        """A new connection answers PING: the connection, else None."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None
+        try:
+            c = self.client(timeout=timeout)
+        except (OSError, ConnectionError):
+            return None
+        try:
+            if c.cmd("PING") == "PONG":
+                return c
+        except (OSError, ConnectionError, Exception):  # noqa: BLE001 (a LOADING error, say)
+            pass
+        c.close()
+        return None
+
+    def wait_ping(self, timeout=10.0, interval=0.001):
+        """Polls a new connection + PING every `interval` s until it answers:
+        the open connection, or None."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            c = self.ping()
+            if c:
+                return c
+            time.sleep(interval)
+        return None
+
+    def start(self):
+        for _attempt in range(5):
+            self.port = free_port()
+            self._spawn()
+            c = self.wait_ping()
+            if c:
+                c.close()
+                return self
+            self.kill()  # the port was taken in the meantime, most likely
+        raise RuntimeError("redis-server did not start; log:\n" + self.log_tail())
+
+    def restart(self):
+        """A fresh, empty server on the same port; returns at once (the
+        caller times the first PING)."""
+        self._spawn()
+        return self
+
+    def log_tail(self):
+        try:
+            with open(self.log) as f:
+                return "".join(f.readlines()[-20:])
+        except OSError:
+            return "(no log)"
+
+    def kill(self):
+        """SIGKILL: no shutdown, no save; the data is gone."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def cleanup(self):
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def pinned_redis(cpu, tls=None):
+    """A fresh redis-server pinned to `cpu` (TLS-only with tls, see
+    BenchRedis); the caller cleans it up."""
+    redis = BenchRedis(cpu, tls)
     try:
-        subprocess.run(["taskset", "-pc", str(cpu), str(redis.proc.pid)],
-                       stdout=subprocess.DEVNULL, check=True)
-    except (OSError, subprocess.CalledProcessError):
+        return redis.start()
+    except BaseException:
         redis.cleanup()
         raise
-    return redis
 
 
 def bench_ini(path, last_good=False):
@@ -70,7 +260,8 @@ def bench_ini(path, last_good=False):
 def _mdcache(a, idle="wait"):
     ini = bench_ini(os.path.join(os.path.dirname(a["report"]), "mdcache.ini"))
     return [os.path.join(BUILD, "mdcache"), "-c", ini, "--redis", a["redis"], "--listen", a["listen"],
-            "--cpus", str(a["cpu"]), "--stats-interval", "0", "--report", a["report"], "--idle", idle]
+            "--cpus", str(a["cpu"]), "--stats-interval", "0", "--report", a["report"], "--idle", idle] + \
+        (["--cacert", a["cacert"]] if a.get("cacert") else [])
 
 
 def _redispy(mode):
@@ -101,13 +292,20 @@ SYSTEMS = {
 # name -> transport, format, symbols, systems (None: all), special.
 # udp-bin1-10k is the 1M ticks/s target's, where only mdcache goes.
 # redis-alone is the keys/s-at-saturation target's: see redis_alone_point.
+# tls-*: mdcache writing to Redis over TLS against plain TCP, interleaved
+# at the same rate points (tls_compare); tls-redis-alone is redis-alone
+# both ways, each run paired with a ceiling run over the same transport.
+# None of the tls-* is in the default matrix (--scenarios).
 SCENARIOS = {
     "udp-bin1-1k": ("udp", "bin1", 1000, None, False),
     "udp-bin1-10k": ("udp", "bin1", 10000, ("mdcache", "mdcache-spin"), False),
     "udp-bin1-100k": ("udp", "bin1", 100000, None, False),
     "tcp-jsonl-1k": ("tcp", "jsonl", 1000, None, False),
     "tcp-jsonl-100k": ("tcp", "jsonl", 100000, None, False),
-    "redis-alone": ("udp", "bin1", 100000, ("mdcache",), True),
+    "redis-alone": ("udp", "bin1", 100000, ("mdcache",), "redis-alone"),
+    "tls-udp-bin1-1k": ("udp", "bin1", 1000, ("mdcache",), "tls"),
+    "tls-udp-bin1-100k": ("udp", "bin1", 100000, ("mdcache",), "tls"),
+    "tls-redis-alone": ("udp", "bin1", 100000, ("mdcache",), "tls-redis-alone"),
 }
 
 
@@ -118,17 +316,30 @@ def log(msg):
 class Point:
     """One run of one system at one offered rate."""
 
-    def __init__(self, args, system, scenario, rate, ticks, tmp):
+    def __init__(self, args, system, scenario, rate, ticks, tmp, tls=None):
+        """tls: the bench certificates (make_tls_certs()): Redis listens for
+        TLS only and mdcache connects with rediss:// and --cacert; the row's
+        system is then "<system>-tls"."""
         self.a, self.system, self.scenario, self.rate, self.ticks = args, system, scenario, rate, ticks
-        self.tmp = tmp
+        self.tmp, self.tls = tmp, tls
 
     def run(self):
+        waited = wait_quiet(self.a.quiet_wait) if getattr(self.a, "quiet_wait", 0) else 0
+        fl = ForeignLoad()
+        row = self._run()
+        row["foreign_cpu_s"], row["foreign_cores"] = fl.cores()
+        if waited:
+            row["quiet_wait_s"] = waited
+        return row
+
+    def _run(self):
         a = self.a
         transport, fmt, nsym, _, _ = SCENARIOS[self.scenario]
         gen_cpu = a.gen_cpu
-        redis = pinned_redis(a.redis_cpu)
-        row = {"system": self.system, "scenario": self.scenario, "offered_tps": self.rate,
-               "transport": transport, "format": fmt, "symbols": nsym}
+        redis = pinned_redis(a.redis_cpu, self.tls)
+        row = {"system": self.system + ("-tls" if self.tls else ""), "scenario": self.scenario,
+               "offered_tps": self.rate, "transport": transport, "format": fmt, "symbols": nsym,
+               "redis_tls": bool(self.tls)}
         proc = None
         try:
             port = free_port(transport)
@@ -136,7 +347,7 @@ class Point:
             if os.path.exists(rep):
                 os.unlink(rep)
             sa = {"redis": redis.url, "listen": "%s://127.0.0.1:%d?format=%s" % (transport, port, fmt),
-                  "report": rep, "cpu": a.sut_cpu}
+                  "report": rep, "cpu": a.sut_cpu, "cacert": self.tls["ca"] if self.tls else None}
             argv = ["taskset", "-c", str(a.sut_cpu)] + SYSTEMS[self.system](sa)
             errf = open(os.path.join(self.tmp, "sut.log"), "w+")
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=errf, stderr=errf)
@@ -204,7 +415,7 @@ class Point:
     def _drain(self, redis, expected):
         """Waits until every key is right, or the count of wrong keys stops
         falling for a while (ticks were lost, or the system is stuck)."""
-        c = Resp(redis.port, timeout=30)
+        c = redis.client(timeout=30)
         t0 = time.monotonic()
         best, since = None, time.monotonic()
         try:
@@ -329,7 +540,7 @@ def count_bad(c, expected, chunk=2000, exact=False):
 STATS_RE = re.compile(r"^(\S+) INFO  stats: (.*)$")
 
 
-def redis_alone_point(args, tmp, ticks, nsym=1000000):
+def redis_alone_point(args, tmp, ticks, nsym=1000000, tls=None, scenario="redis-alone"):
     """Keys/s at saturation with Redis alone on its core, as in the ceiling
     run: mdcache replays a capture from a file (file:// listener), so no
     generator competes for either core. The capture touches a million
@@ -338,8 +549,8 @@ def redis_alone_point(args, tmp, ticks, nsym=1000000):
     lines (every 0.2 s) over that stretch, after the last tick was read and
     while keys were still waiting. Ends with every key checked byte for
     byte."""
-    row = {"system": "mdcache", "scenario": "redis-alone", "offered_tps": 0, "transport": "file",
-           "format": "bin1", "symbols": nsym}
+    row = {"system": "mdcache-tls" if tls else "mdcache", "scenario": scenario, "offered_tps": 0,
+           "transport": "file", "format": "bin1", "symbols": nsym, "redis_tls": bool(tls)}
     cap, exp = os.path.join(tmp, "capture.bin1"), os.path.join(tmp, "expect.jsonl")
     g = subprocess.run([os.path.join(BUILD, "mdgen"), "--target", "file://" + cap, "--rate", "0",
                         "--ticks", str(ticks), "--symbols", str(nsym), "--no-origin", "--seed", "9",
@@ -347,7 +558,7 @@ def redis_alone_point(args, tmp, ticks, nsym=1000000):
     if g.returncode:
         return dict(row, correct=False, error="mdgen: " + g.stderr[-300:])
     expected = load_expect(exp)
-    redis = pinned_redis(args.redis_cpu)
+    redis = pinned_redis(args.redis_cpu, tls)
     proc = None
     try:
         logp = os.path.join(tmp, "sat.log")
@@ -356,10 +567,11 @@ def redis_alone_point(args, tmp, ticks, nsym=1000000):
             proc = subprocess.Popen(["taskset", "-c", str(args.sut_cpu), os.path.join(BUILD, "mdcache"),
                                      "-c", ini, "--redis", redis.url, "--listen", "file://%s?format=bin1" % cap,
                                      "--cpus", str(args.sut_cpu), "--stats-interval", "0.2",
-                                     "--report", os.path.join(tmp, "sat.json")],
+                                     "--report", os.path.join(tmp, "sat.json")] +
+                                    (["--cacert", tls["ca"]] if tls else []),
                                     stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
             end = time.monotonic() + 180
-            c = Resp(redis.port, timeout=30)
+            c = redis.client(timeout=30)
             bad = len(expected)
             while time.monotonic() < end:
                 time.sleep(0.5)
@@ -412,14 +624,15 @@ def redis_alone_point(args, tmp, ticks, nsym=1000000):
     return row
 
 
-def redis_benchmark(args, argv):
+def redis_benchmark(args, argv, tls=None):
     """Runs redis-benchmark pinned to the system-under-test core against a
-    fresh server pinned like the others; returns its numeric CSV columns
-    (rps, avg, min, p50, p95, p99, max; latencies in ms)."""
-    redis = pinned_redis(args.redis_cpu)
+    fresh server pinned like the others (over TLS with tls); returns its
+    numeric CSV columns (rps, avg, min, p50, p95, p99, max; latencies in ms)."""
+    redis = pinned_redis(args.redis_cpu, tls)
     try:
         out = subprocess.run(["taskset", "-c", str(args.sut_cpu), "redis-benchmark", "-h", "127.0.0.1",
-                              "-p", str(redis.port), "--csv"] + argv,
+                              "-p", str(redis.port), "--csv"] +
+                             (["--tls", "--cacert", tls["ca"]] if tls else []) + argv,
                              capture_output=True, text=True, timeout=300, check=True).stdout
         # The command column may hold a JSON value's quotes unescaped:
         # count the 7 numeric columns from the end instead of parsing CSV.
@@ -432,19 +645,19 @@ def redis_benchmark(args, argv):
         redis.cleanup()
 
 
-def ceiling(args, tmp, nsym=1000, n=2000000):
+def ceiling(args, tmp, nsym=1000, n=2000000, tls=None):
     """redis-benchmark -P 64 doing the same SETEX (same key shape, a typical
-    value): Redis's own limit, in SETEX/s."""
+    value): Redis's own limit, in SETEX/s (over TLS with tls)."""
     value = ('{"Last":21000.25,"Bid":21000.00,"Ask":21000.50,"Volume":12345,'
              '"High":21100.00,"Low":20950.00,"Timestamp":1763740000123}')
     return redis_benchmark(args, ["-c", "8", "-P", "64", "-n", str(n), "-r", str(nsym),
-                                  "SETEX", "price:__rand_int__:latest", str(TTL), value])[0]
+                                  "SETEX", "price:__rand_int__:latest", str(TTL), value], tls)[0]
 
 
-def ping_floor(args, n=100000):
+def ping_floor(args, n=100000, tls=None):
     """One client, one PING at a time, between the same two cores: the
     round trip below which no system here can answer, and its tail."""
-    cols = redis_benchmark(args, ["-c", "1", "-n", str(n), "PING"])
+    cols = redis_benchmark(args, ["-c", "1", "-n", str(n), "PING"], tls)
     return {"p50_us": cols[3] * 1e3, "p99_us": cols[5] * 1e3, "max_us": cols[6] * 1e3}
 
 
@@ -516,6 +729,94 @@ class MachineTuning:
                 pass
 
 
+def tls_compare(args, sc, sysname, rates, tmp, tls):
+    """mdcache writing to Redis over TLS and over plain TCP at the same rate
+    points, same pinning, interleaved: each rate is run --tls-repeats times
+    each way, alternating which goes first, so that the VM's drift lands on
+    both alike. Rates stop rising once both are saturated (in most of their
+    repeats); then both run flat out. Rows: system "mdcache" and
+    "mdcache-tls", with their repeat number."""
+    rows = []
+    plan = [(r, 0) for r in rates] + ([(0, args.flat_out_ticks)] if args.flat_out_ticks else [])
+    while plan:
+        rate, ticks = plan.pop(0)
+        got = {False: [], True: []}
+        for i in range(args.tls_repeats):
+            for use in ((False, True) if i % 2 == 0 else (True, False)):
+                log("bench: %-22s %-17s %s, repeat %d/%d" % (
+                    sysname + ("-tls" if use else ""), sc, "flat out" if not rate else "%d ticks/s" % rate,
+                    i + 1, args.tls_repeats))
+                row = Point(args, sysname, sc, rate, ticks, tmp, tls if use else None).run()
+                row["repeat"] = i + 1
+                rows.append(row)
+                got[use].append(row)
+                log("  -> achieved %s ticks/s, p50 %s us, p99 %s us, Redis RTT p50 %s us, CPU %s s/M ticks, "
+                    "other processes %s cores, %s" % (
+                    row.get("achieved_tps"), row.get("p50_us"), row.get("p99_us"), row.get("rtt_p50_us"),
+                    row.get("cpu_s_per_mtick"), row.get("foreign_cores"), "correct" if row.get("correct") else
+                    "WRONG (%s keys wrong, %s ticks lost)" % (row.get("keys_wrong"), row.get("lost_ticks"))))
+        if rate and all(2 * sum(saturated(r, rate) for r in got[m]) > len(got[m]) for m in got):
+            plan = [p for p in plan if not p[0]]
+    return rows
+
+
+def tls_redis_alone(args, tmp, tls):
+    """redis-alone (keys/s at saturation, Redis alone on its core) over
+    plain TCP and over TLS, interleaved; each run paired with a ceiling run
+    over the same transport right before it. One row per transport, the
+    best run, with every pair and the median ratio."""
+    pairs = {False: [], True: []}
+    for i in range(3):
+        for use in ((False, True) if i % 2 == 0 else (True, False)):
+            t = tls if use else None
+            log("bench: %-22s tls-redis-alone   file replay, flat out, run %d/3" % ("mdcache-tls" if use else "mdcache", i + 1))
+            if getattr(args, "quiet_wait", 0):
+                wait_quiet(args.quiet_wait)
+            fl = ForeignLoad()
+            c = ceiling(args, tmp, nsym=1000000, tls=t)
+            r = redis_alone_point(args, tmp, args.redis_alone_ticks, tls=t, scenario="tls-redis-alone")
+            r["foreign_cpu_s"], r["foreign_cores"] = fl.cores()
+            pairs[use].append((c, r))
+            log("  -> ceiling %.0f SETEX/s, mdcache %s keys/s, %s" % (
+                c, r.get("keys_per_s"), "correct" if r.get("correct") else "WRONG %s" % r.get("error", r.get("keys_wrong"))))
+    rows = []
+    for use in (False, True):
+        ps = pairs[use]
+        ok = [(c, r) for c, r in ps if r.get("correct")]
+        row = max((r for _, r in ps), key=lambda r: r.get("keys_per_s", 0) if r.get("correct") else -1)
+        row["ceiling_pairs"] = [[round(c), r.get("keys_per_s")] for c, r in ps]
+        row["foreign_cores_runs"] = [r.get("foreign_cores") for _, r in ps]
+        if ok:
+            ratios = sorted(r["keys_per_s"] / c for c, r in ok)
+            row["ratio_to_ceiling_median"] = round(ratios[len(ratios) // 2], 3)
+            kps = sorted(r["keys_per_s"] for _, r in ok)
+            row["keys_per_s_median"] = kps[len(kps) // 2]
+        rows.append(row)
+    return rows
+
+
+def tls_reference(args, tls, runs=3):
+    """redis-benchmark over plain TCP and TLS, interleaved: the SETEX
+    ceiling (-c 8 -P 64) over 1k and 1M keys, and a lone client's PING
+    round trip. {"ceiling": {"1000": {"tcp": [...], "tls": [...]}, ...},
+    "ping_floor": {"tcp": [{p50_us, p99_us, max_us}, ...], "tls": [...]}}"""
+    out = {"ceiling": {}, "ping_floor": {"tcp": [], "tls": []}}
+    for nkeys in (1000, 1000000):
+        d = out["ceiling"][str(nkeys)] = {"tcp": [], "tls": []}
+        for i in range(runs):
+            for use in ((False, True) if i % 2 == 0 else (True, False)):
+                d["tls" if use else "tcp"].append(ceiling(args, None, nsym=nkeys, tls=tls if use else None))
+        log("bench: ceiling over %d keys: TCP %s, TLS %s SETEX/s" % (
+            nkeys, ", ".join("%.0f" % c for c in d["tcp"]), ", ".join("%.0f" % c for c in d["tls"])))
+    for i in range(runs):
+        for use in ((False, True) if i % 2 == 0 else (True, False)):
+            out["ping_floor"]["tls" if use else "tcp"].append(ping_floor(args, tls=tls if use else None))
+    log("bench: PING p99, one client: TCP %s us, TLS %s us" % (
+        ", ".join("%.0f" % f["p99_us"] for f in out["ping_floor"]["tcp"]),
+        ", ".join("%.0f" % f["p99_us"] for f in out["ping_floor"]["tls"])))
+    return out
+
+
 def saturated(row, rate):
     if not row.get("correct"):
         return True
@@ -539,6 +840,11 @@ def main():
     ap.add_argument("--duration", type=float, default=4.0, help="seconds per paced point")
     ap.add_argument("--per-datagram", type=int, default=32)
     ap.add_argument("--zipf", type=float, default=0.0)
+    ap.add_argument("--quiet-wait", type=float, default=0,
+                    help="before each point, wait up to this many seconds for other processes to leave the "
+                         "machine (under 0.1 core for 2 s); every row records their CPU during it either way")
+    ap.add_argument("--tls-repeats", type=int, default=3,
+                    help="runs of each rate point over TCP and over TLS in the tls-* scenarios")
     ap.add_argument("--target-repeats", type=int, default=5,
                     help="extra runs of mdcache at 50k ticks/s, 1k symbols (the p99 target)")
     ap.add_argument("--redis-alone-ticks", type=int, default=2000000,
@@ -580,7 +886,16 @@ def main():
     tmp = tempfile.mkdtemp(prefix="mdbench-")
     t0 = time.monotonic()
     rows = []
+    tls_ref = None
     try:
+        # The tls-* scenarios: a CA and server certificate made here, and
+        # Redis's own ceiling and PING floor over TLS next to TCP's.
+        tls = None
+        if any(str(SCENARIOS[s][4]).startswith("tls") for s in scenarios):
+            if not shutil.which("openssl"):
+                sys.exit("bench: openssl not found (needed for the tls-* scenarios)")
+            tls = make_tls_certs(os.path.join(tmp, "tls"))
+            tls_ref = tls_reference(args, tls, runs=1 if args.smoke else 3)
         # Redis's own speed moves by a factor of two between runs on this
         # VM: take the best of a few, so the ratio against it is not
         # flattered. And it depends on how many keys it holds: overwriting
@@ -604,7 +919,13 @@ def main():
             for sysname in systems:
                 if SCENARIOS[sc][3] and sysname not in SCENARIOS[sc][3]:
                     continue
-                if SCENARIOS[sc][4]:
+                if SCENARIOS[sc][4] == "tls":
+                    rows += tls_compare(args, sc, sysname, rates, tmp, tls)
+                    continue
+                if SCENARIOS[sc][4] == "tls-redis-alone":
+                    rows += tls_redis_alone(args, tmp, tls)
+                    continue
+                if SCENARIOS[sc][4] == "redis-alone":
                     log("bench: %-22s %-15s file replay, flat out" % (sysname, sc))
                     # Redis's speed drifts by tens of percent over minutes
                     # here: each run is paired with a ceiling run right
@@ -662,6 +983,10 @@ def main():
                      "duration_s": args.duration, "per_datagram": args.per_datagram, "zipf": args.zipf,
                      "tuning": ", ".join(tuning.applied) or "none", "ceiling_runs": ceils,
                      "ceiling_runs_by_keys": ceils_by, "ping_floor": floor, "smoke": args.smoke, "wall_s": round(time.monotonic() - t0)})
+        if tls_ref:
+            meta["tls"] = dict(tls_ref, repeats=args.tls_repeats, redis_tls="redis-server --port 0 --tls-port P "
+                               "--tls-auth-clients no, EC P-256 server certificate from a bench CA; mdcache "
+                               "--redis rediss://127.0.0.1:P/0 --cacert ca.crt (peer verified)")
         os.makedirs(args.out, exist_ok=True)
         if args.append:
             # Add to an earlier run's report: its rows stay unless this run
