@@ -316,8 +316,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--symbols", default="10000,100000,1000000", help="symbol counts, comma-separated")
     ap.add_argument("--transports", default="tcp", help="tcp, tls or tcp,tls (Redis over TLS, peer verified)")
-    ap.add_argument("--backoff", default="0.05:2,0.05:0.05",
-                    help="reconnect_min:reconnect_max pairs, comma-separated (mdcache's default is 0.05:2)")
+    ap.add_argument("--backoff", default="0.05:0.5,0.05:2,0.05:0.05",
+                    help="reconnect_min:reconnect_max pairs, comma-separated (mdcache's default is 0.05:0.5; it was 0.05:2 before 2026-11-22)")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--outage", type=float, default=5.0,
                     help="seconds from the kill to the restart (long enough for the backoff to reach its cap); "

@@ -73,7 +73,7 @@ typedef struct md_config {
     uint32_t max_inflight;     /* max_inflight = 4 unacknowledged batches */
     double connect_timeout_s;  /* connect_timeout = 2 */
     double reconnect_min_s;    /* reconnect_min = 0.05 */
-    double reconnect_max_s;    /* reconnect_max = 2 */
+    double reconnect_max_s;    /* reconnect_max = 0.5 */
     double keepalive_s;        /* keepalive = 15: TCP keepalive idle seconds (0 = off) */
     double reply_timeout_s;    /* reply_timeout = 10: oldest batch unanswered => reconnect (0 = off) */
     char client_name[64];      /* client_name = mdcache: CLIENT SETNAME <name>-w<N> ("" = none) */

@@ -746,7 +746,7 @@ void md_config_defaults(md_config *cfg)
     cfg->max_inflight = 8;
     cfg->connect_timeout_s = 2;
     cfg->reconnect_min_s = 0.05;
-    cfg->reconnect_max_s = 2;
+    cfg->reconnect_max_s = 0.5;
     cfg->keepalive_s = 15;
     cfg->reply_timeout_s = 10;
     strcpy(cfg->client_name, "mdcache");

@@ -94,7 +94,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.max_inflight, 8);
     assert_true(cfg.connect_timeout_s == 2.0);
     assert_true(cfg.reconnect_min_s == 0.05);
-    assert_true(cfg.reconnect_max_s == 2.0);
+    assert_true(cfg.reconnect_max_s == 0.5);
     assert_string_equal(cfg.key_prefix, "");
     assert_string_equal(cfg.price_key, "price:{symbol}:latest");
     assert_int_equal(cfg.price_ttl_s, 5);
@@ -483,7 +483,7 @@ static void test_help_version(void **state)
         "[keys]", "cpus = 0", "log_level = info", "stats_interval = 5", "max_keys = 1000000",
         "shutdown_timeout = 5", "listen =", "udp_buffers = 256", "udp_buffer_size = 16384",
         "ring_size = 65536", "url = redis://localhost:6379/0", "password =", "max_batch = 256",
-        "max_inflight = 8", "connect_timeout = 2", "reconnect_min = 0.05", "reconnect_max = 2",
+        "max_inflight = 8", "connect_timeout = 2", "reconnect_min = 0.05", "reconnect_max = 0.5",
         "prefix =", "price_key = price:{symbol}:latest", "price_ttl = 5",
         "last_good_key = price:{symbol}:last_good", "last_good_interval = 1", "last_good_ttl = 0",
         "refresh_fraction = 0.5", "source_timeout = 3"};
@@ -523,7 +523,7 @@ static void test_validation(void **state)
 
     path = temp_file("[feeds]\nlisten = udp://127.0.0.1:1\n[redis]\nreconnect_min = 3\n");
     assert_int_equal(LOAD("-c", path), -1);
-    assert_string_equal(err, "[redis] reconnect_min (3) is larger than reconnect_max (2)");
+    assert_string_equal(err, "[redis] reconnect_min (3) is larger than reconnect_max (0.5)");
     unlink(path);
 }
 
