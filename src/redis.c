@@ -567,10 +567,22 @@ static bool on_data_error(md_redis *r, md_cmd *c, const char *err, int64_t now)
                   r->w->id, r->target->display, cmd_class(c->kind), err);
         fail(r, now);
         return false;
+    case MD_RERR_NOPERM:
+        if (c->kind == MD_CMD_GOOD) {
+            /* An ACL that allows the price keys but not the fallback key
+             * (say +setex without +set) must not hold up every price: the
+             * fallback is tried again at its next interval. */
+            c->s->last_good_due = 1;
+            MD_LOG_RL(MD_LOG_WARN, 1,
+                      "worker %d: redis %s refused a price fallback write: %s; price keys "
+                      "go on, the fallback is retried every last_good_interval",
+                      r->w->id, r->target->display, err);
+            return true;
+        }
+        /* fall through */
     case MD_RERR_OOM:
     case MD_RERR_LOADING:
     case MD_RERR_BUSY:
-    case MD_RERR_NOPERM:
         requeue(r, c);
         hold_writes(r, now, err, c);
         return true;

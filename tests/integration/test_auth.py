@@ -127,6 +127,27 @@ class AuthTest(MdTestCase):
         wait_keys(c, expected, mdcache=m)
         self.assert_clean_exit(m)
 
+    def test_fallback_key_forbidden_prices_go_on(self):
+        """A user allowed SETEX but not SET: the fallback copy (SET, no TTL by
+        default) is refused with NOPERM, and that must not hold up the price
+        keys: every price:*:latest arrives, and no fallback key exists."""
+        r = self.start_redis()
+        c = self.client(r)
+        c.cmd("ACL", "SETUSER", "mdc", "on", ">" + PASSWORD, "~price:*", "+setex", "+ping",
+              "+select")
+        m, port = self.start_fed(r, "redis://mdc:%s@127.0.0.1:%d/0" % (PASSWORD, r.port))
+        expected = self.feed(port, "FB", "fallback", symbols=200, ticks=4000, seed=26)
+        wait_keys(c, expected, mdcache=m)
+        s = m.wait_stats(lambda s: s.get("redis_noperm", 0) > 0, 30)
+        self.assertEqual(c.scan_all("price:*:last_good"), [])
+        log = m.log().splitlines()
+        self.assertTrue(any("price fallback" in l and "NOPERM" in l for l in log), m.tail())
+        held = [l for l in log if "writing again in" in l]
+        self.assertFalse(held, "a refused fallback key must not hold the writes: %s" % held[:2])
+        fin = self.assert_clean_exit(m)
+        self.assertGreaterEqual(fin["keys_written"], len(expected), fin)
+        self.assertEqual(fin.get("redis_noperm"), fin.get("redis_errors"), fin)
+
     def test_credentials_lost_at_runtime(self):
         """The user's password changes and its connections are killed: the
         re-handshake fails (counted), mdcache lives on and keeps ingesting; once
