@@ -49,9 +49,11 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 sys.path.insert(0, HERE)
+import tlscerts  # noqa: E402
 from harness import free_port, load_expect, parse_counters  # noqa: E402
-from run import (STATS_RE, ForeignLoad, MachineTuning, Point, ceiling, make_tls_certs,  # noqa: E402
-                 pinned_redis, versions, wait_quiet)
+from report import _v as fmt, median  # noqa: E402
+from run import (STATS_RE, ForeignLoad, MachineTuning, Point, ceiling, pinned_redis,  # noqa: E402
+                 versions, wait_quiet)
 
 BUILD = os.environ.get("MD_BUILD", os.path.join(ROOT, "build"))
 LONG = 3600  # price_ttl and source_timeout: nothing expires or goes stale in a run
@@ -71,14 +73,6 @@ def gen_rate(nsym):
     """Ticks/s for the generator: mdcache takes them all and Redis keeps
     roughly up; every symbol is sent once in the first nsym / rate s."""
     return 20000 if nsym <= 10000 else 100000 if nsym <= 100000 else 300000
-
-
-def median(xs):
-    xs = sorted(x for x in xs if x is not None)
-    if not xs:
-        return None
-    n = len(xs)
-    return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2.0
 
 
 def recover_once(a, tmp, nsym, rmin, rmax, tls):
@@ -102,7 +96,7 @@ def recover_once(a, tmp, nsym, rmin, rmax, tls):
         md = subprocess.Popen(["taskset", "-c", str(a.sut_cpu), os.path.join(BUILD, "mdcache"), "-c", ini,
                                "--redis", redis.url, "--listen", "udp://127.0.0.1:%d?format=bin1" % port,
                                "--cpus", str(a.sut_cpu), "--stats-interval", "0.1", "--report", rep] +
-                              (["--cacert", tls["ca"]] if tls else []),
+                              (["--cacert", tls.ca_crt] if tls else []),
                               stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
         if not Point._wait_ready(open(logp), md):
             raise RuntimeError("mdcache did not start:\n" + open(logp).read()[-2000:])
@@ -138,7 +132,7 @@ def recover_once(a, tmp, nsym, rmin, rmax, tls):
         # Restart, then PING every millisecond on a new connection: t = 0 is
         # the first PONG. The poller sits on --poll-cpu.
         os.sched_setaffinity(0, {a.poll_cpu})
-        redis.restart()
+        redis.restart(wait=False)
         t_spawn = time.monotonic()
         poll = redis.wait_ping(timeout=20, interval=0.001)
         t0, w0 = time.monotonic(), time.time()
@@ -232,14 +226,6 @@ def wrong_keys(c, keys, expected, chunk=5000):
             if v != expected[k]:
                 bad.append(k)
     return bad
-
-
-def fmt(x, nd=0):
-    if x is None:
-        return "-"
-    if isinstance(x, float) and nd:
-        return ("%." + str(nd) + "f") % x
-    return "{:,}".format(round(x)) if isinstance(x, (int, float)) else str(x)
 
 
 def write_report(path, meta, rows):
@@ -350,7 +336,7 @@ def main():
     t_start = time.monotonic()
     rows = []
     try:
-        tls = make_tls_certs(os.path.join(tmp, "tls")) if "tls" in transports else None
+        tls = tlscerts.get() if "tls" in transports else None
         ceilings = {}
         combos = [(t, b) for t in transports for b in backoffs]
         for nsym in sizes:

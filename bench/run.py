@@ -29,8 +29,6 @@ import re
 import resource
 import shutil
 import signal
-import socket
-import ssl
 import subprocess
 import sys
 import tempfile
@@ -39,7 +37,8 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
-from harness import Resp, free_port, load_expect, parse_counters  # noqa: E402
+import tlscerts  # noqa: E402
+from harness import RedisServer, free_port, load_expect, parse_counters  # noqa: E402
 
 sys.path.insert(0, HERE)
 import report  # noqa: E402
@@ -90,156 +89,13 @@ def wait_quiet(max_s, below=0.1, window=2.0):
     return round(time.monotonic() - t0, 1)
 
 
-def make_tls_certs(d):
-    """A CA and a server certificate for 127.0.0.1 / localhost (EC P-256),
-    made with the openssl CLI in directory d at bench time (nothing secret
-    is kept). Returns {"ca": .., "crt": .., "key": ..}."""
-    os.makedirs(d, exist_ok=True)
-    ca, cakey = os.path.join(d, "ca.crt"), os.path.join(d, "ca.key")
-    crt, key = os.path.join(d, "server.crt"), os.path.join(d, "server.key")
-    csr, ext = os.path.join(d, "server.csr"), os.path.join(d, "server.ext")
-    with open(ext, "w") as f:
-        f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
-                "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n")
-    for argv in (["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", cakey],
-                 ["req", "-x509", "-new", "-key", cakey, "-sha256", "-days", "30", "-subj", "/CN=mdcache bench CA",
-                  "-addext", "basicConstraints=critical,CA:TRUE",
-                  "-addext", "keyUsage=critical,keyCertSign,cRLSign", "-out", ca],
-                 ["genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256", "-out", key],
-                 ["req", "-new", "-key", key, "-subj", "/CN=localhost", "-out", csr],
-                 ["x509", "-req", "-in", csr, "-CA", ca, "-CAkey", cakey, "-CAcreateserial", "-days", "30",
-                  "-sha256", "-extfile", ext, "-out", crt]):
-        subprocess.run(["openssl"] + argv, cwd=d, stdin=subprocess.DEVNULL, capture_output=True,
-                       check=True, timeout=60)
-    return {"ca": ca, "crt": crt, "key": key, "dir": d}
-
-
-class TlsResp(Resp):
-    """The harness's RESP client over TLS, verifying the server against the
-    bench CA (and its IP SAN)."""
-
-    def __init__(self, port, cafile, timeout=10.0, host="127.0.0.1"):  # pylint: disable=super-init-not-called
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        ctx.load_verify_locations(cafile=cafile)
-        sock = socket.create_connection((host, port), timeout=timeout)
-        try:
-            self.sock = ctx.wrap_socket(sock, server_hostname=host)
-        except BaseException:
-            sock.close()
-            raise
-        self.buf = b""
-
-
-class BenchRedis:
-    """A private redis-server on a loopback port, started pinned to `cpu`
-    (taskset from exec on), plain TCP or, with tls (make_tls_certs()),
-    TLS only: `--port 0 --tls-port P`, no client certificates. Empty, no
-    persistence. restart() starts a fresh empty one on the same port."""
-
-    def __init__(self, cpu, tls=None):
-        self.cpu, self.tls = cpu, tls
-        self.dir = tempfile.mkdtemp(prefix="mdbench-redis-")
-        self.log = os.path.join(self.dir, "redis.log")
-        self.port = None
-        self.proc = None
-
-    @property
-    def url(self):
-        return "%s://127.0.0.1:%d/0" % ("rediss" if self.tls else "redis", self.port)
-
-    def _spawn(self):
-        argv = ["taskset", "-c", str(self.cpu), "redis-server", "--bind", "127.0.0.1", "--save", "",
-                "--appendonly", "no", "--dir", self.dir, "--daemonize", "no", "--logfile", self.log,
-                "--protected-mode", "no"]
-        if self.tls:
-            argv += ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", self.tls["crt"],
-                     "--tls-key-file", self.tls["key"], "--tls-ca-cert-file", self.tls["ca"],
-                     "--tls-auth-clients", "no"]
-        else:
-            argv += ["--port", str(self.port)]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=subprocess.DEVNULL)
-
-    def client(self, timeout=10.0):
-        if self.tls:
-            return TlsResp(self.port, self.tls["ca"], timeout=timeout)
-        return Resp(self.port, timeout=timeout)
-
-    def ping(self, timeout=1.0):
-        """A new connection answers PING: the connection, else None."""
-        if self.proc is None or self.proc.poll() is not None:
-            return None
-        try:
-            c = self.client(timeout=timeout)
-        except (OSError, ConnectionError):
-            return None
-        try:
-            if c.cmd("PING") == "PONG":
-                return c
-        except (OSError, ConnectionError, Exception):  # noqa: BLE001 (a LOADING error, say)
-            pass
-        c.close()
-        return None
-
-    def wait_ping(self, timeout=10.0, interval=0.001):
-        """Polls a new connection + PING every `interval` s until it answers:
-        the open connection, or None."""
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            c = self.ping()
-            if c:
-                return c
-            time.sleep(interval)
-        return None
-
-    def start(self):
-        for _attempt in range(5):
-            self.port = free_port()
-            self._spawn()
-            c = self.wait_ping()
-            if c:
-                c.close()
-                return self
-            self.kill()  # the port was taken in the meantime, most likely
-        raise RuntimeError("redis-server did not start; log:\n" + self.log_tail())
-
-    def restart(self):
-        """A fresh, empty server on the same port; returns at once (the
-        caller times the first PING)."""
-        self._spawn()
-        return self
-
-    def log_tail(self):
-        try:
-            with open(self.log) as f:
-                return "".join(f.readlines()[-20:])
-        except OSError:
-            return "(no log)"
-
-    def kill(self):
-        """SIGKILL: no shutdown, no save; the data is gone."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def cleanup(self):
-        self.stop()
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 def pinned_redis(cpu, tls=None):
-    """A fresh redis-server pinned to `cpu` (TLS-only with tls, see
-    BenchRedis); the caller cleans it up."""
-    redis = BenchRedis(cpu, tls)
+    """A fresh redis-server on a loopback port, pinned to `cpu` (taskset from
+    exec on), empty, no persistence; with tls (tlscerts.get()) TLS only,
+    `--port 0 --tls-port P --tls-auth-clients no`. Its restart(wait=False)
+    starts a fresh empty one on the same port and returns at once, for the
+    caller to time the first PING (wait_ping()). The caller cleans it up."""
+    redis = RedisServer(tls=tls, prefix=["taskset", "-c", str(cpu)])
     try:
         return redis.start()
     except BaseException:
@@ -317,7 +173,7 @@ class Point:
     """One run of one system at one offered rate."""
 
     def __init__(self, args, system, scenario, rate, ticks, tmp, tls=None):
-        """tls: the bench certificates (make_tls_certs()): Redis listens for
+        """tls: the test certificates (tlscerts.get()): Redis listens for
         TLS only and mdcache connects with rediss:// and --cacert; the row's
         system is then "<system>-tls"."""
         self.a, self.system, self.scenario, self.rate, self.ticks = args, system, scenario, rate, ticks
@@ -347,7 +203,7 @@ class Point:
             if os.path.exists(rep):
                 os.unlink(rep)
             sa = {"redis": redis.url, "listen": "%s://127.0.0.1:%d?format=%s" % (transport, port, fmt),
-                  "report": rep, "cpu": a.sut_cpu, "cacert": self.tls["ca"] if self.tls else None}
+                  "report": rep, "cpu": a.sut_cpu, "cacert": self.tls.ca_crt if self.tls else None}
             argv = ["taskset", "-c", str(a.sut_cpu)] + SYSTEMS[self.system](sa)
             errf = open(os.path.join(self.tmp, "sut.log"), "w+")
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=errf, stderr=errf)
@@ -568,7 +424,7 @@ def redis_alone_point(args, tmp, ticks, nsym=1000000, tls=None, scenario="redis-
                                      "-c", ini, "--redis", redis.url, "--listen", "file://%s?format=bin1" % cap,
                                      "--cpus", str(args.sut_cpu), "--stats-interval", "0.2",
                                      "--report", os.path.join(tmp, "sat.json")] +
-                                    (["--cacert", tls["ca"]] if tls else []),
+                                    (["--cacert", tls.ca_crt] if tls else []),
                                     stdin=subprocess.DEVNULL, stdout=logf, stderr=logf)
             end = time.monotonic() + 180
             c = redis.client(timeout=30)
@@ -632,7 +488,7 @@ def redis_benchmark(args, argv, tls=None):
     try:
         out = subprocess.run(["taskset", "-c", str(args.sut_cpu), "redis-benchmark", "-h", "127.0.0.1",
                               "-p", str(redis.port), "--csv"] +
-                             (["--tls", "--cacert", tls["ca"]] if tls else []) + argv,
+                             (["--tls", "--cacert", tls.ca_crt] if tls else []) + argv,
                              capture_output=True, text=True, timeout=300, check=True).stdout
         # The command column may hold a JSON value's quotes unescaped:
         # count the 7 numeric columns from the end instead of parsing CSV.
@@ -888,13 +744,14 @@ def main():
     rows = []
     tls_ref = None
     try:
-        # The tls-* scenarios: a CA and server certificate made here, and
-        # Redis's own ceiling and PING floor over TLS next to TCP's.
+        # The tls-* scenarios: a CA and server certificate made here (the
+        # integration tests' tlscerts), and Redis's own ceiling and PING
+        # floor over TLS next to TCP's.
         tls = None
         if any(str(SCENARIOS[s][4]).startswith("tls") for s in scenarios):
             if not shutil.which("openssl"):
                 sys.exit("bench: openssl not found (needed for the tls-* scenarios)")
-            tls = make_tls_certs(os.path.join(tmp, "tls"))
+            tls = tlscerts.get()
             tls_ref = tls_reference(args, tls, runs=1 if args.smoke else 3)
         # Redis's own speed moves by a factor of two between runs on this
         # VM: take the best of a few, so the ratio against it is not

@@ -212,10 +212,12 @@ class RedisServer:
     tls_key, e.g. the expired one) and `--tls-auth-clients tls_auth_clients`.
     requirepass: a password for the default user. debug: `--enable-debug-command
     local` (DEBUG is off by default in 7.0). args: more redis-server arguments.
-    client() speaks TLS and AUTHs as the server requires (admin access)."""
+    prefix: argv put before redis-server's, e.g. ["taskset", "-c", "0"] to pin
+    it from exec on (the bench). client() speaks TLS and AUTHs as the server
+    requires (admin access)."""
 
     def __init__(self, unix=False, tls=None, tls_auth_clients="no", tls_cert=None,
-                 tls_key=None, requirepass=None, debug=False, args=()):
+                 tls_key=None, requirepass=None, debug=False, args=(), prefix=()):
         self.dir = tempfile.mkdtemp(prefix="mdtest-redis-")
         self.port = None
         self.unix = os.path.join(self.dir, "redis.sock") if unix else None
@@ -228,6 +230,7 @@ class RedisServer:
         self.requirepass = requirepass
         self.debug = debug
         self.args = list(args)
+        self.prefix = list(prefix)
         # The admin password client() and the start-up probe use; a test that
         # changes requirepass at run time updates it (or passes its own).
         self.password = requirepass
@@ -239,7 +242,7 @@ class RedisServer:
         return "redis://127.0.0.1:%d/0" % self.port
 
     def _spawn(self, extra=()):
-        args = [REDIS_SERVER, "--bind", "127.0.0.1",
+        args = self.prefix + [REDIS_SERVER, "--bind", "127.0.0.1",
                 "--save", "", "--appendonly", "no", "--dir", self.dir,
                 "--daemonize", "no", "--logfile", self.log, "--protected-mode", "no"]
         if self.tls:
@@ -266,17 +269,21 @@ class RedisServer:
             if wait_for(self._pings, 10 * SLOW):
                 return self
             self.kill()  # port taken in the meantime, most likely: try another
-        raise RuntimeError("redis-server did not start; log:\n" + self._log_tail())
+        raise RuntimeError("redis-server did not start; log:\n" + self.log_tail())
 
-    def restart(self, extra_args=(), wait_ping=True):
+    def restart(self, extra_args=(), wait_ping=True, wait=True):
         """Starts a fresh server on the same port (after kill/stop), empty unless a
         SAVE left a dump in its dir (which it then loads); with
         extra_args for this run only (e.g. to make it load slowly). wait_ping=False
-        returns once the process runs (a loading server answers -LOADING)."""
+        returns once the process runs (a loading server answers -LOADING);
+        wait=False returns at once, the caller timing the first answer itself
+        (see wait_ping())."""
         self._spawn(extra_args)
+        if not wait:
+            return self
         pred = self._pings if wait_ping else self._answers
         if not wait_for(pred, 10 * SLOW):
-            raise RuntimeError("redis-server did not restart; log:\n" + self._log_tail())
+            raise RuntimeError("redis-server did not restart; log:\n" + self.log_tail())
         return self
 
     def tls_context(self, client_cert=None, verify=None):
@@ -293,17 +300,32 @@ class RedisServer:
                            self.tls.client_crt if client_cert else None,
                            self.tls.client_key if client_cert else None, verify)
 
-    def _pings(self):
-        if self.proc.poll() is not None:
-            return False
+    def ping(self, timeout=1.0):
+        """A new admin connection that answered PING with PONG, else None."""
+        if self.proc is None or self.proc.poll() is not None:
+            return None
         try:
-            c = self.client(timeout=1)
-            try:
-                return c.cmd("PING") == "PONG"
-            finally:
-                c.close()
+            c = self.client(timeout=timeout)
         except (OSError, ConnectionError, RespError):
-            return False
+            return None
+        try:
+            if c.cmd("PING") == "PONG":
+                return c
+        except (OSError, ConnectionError, RespError):
+            pass
+        c.close()
+        return None
+
+    def wait_ping(self, timeout=10.0, interval=0.001):
+        """Tries ping() every `interval` s until it answers: the open
+        connection, or None after `timeout` s."""
+        return wait_for(self.ping, timeout, interval)
+
+    def _pings(self):
+        c = self.ping()
+        if c:
+            c.close()
+        return bool(c)
 
     def _answers(self):
         """The server accepts connections and replies (maybe with an error)."""
@@ -319,7 +341,7 @@ class RedisServer:
         except (OSError, ConnectionError):
             return False
 
-    def _log_tail(self):
+    def log_tail(self):
         try:
             with open(self.log) as f:
                 return "".join(f.readlines()[-20:])
