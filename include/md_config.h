@@ -89,6 +89,7 @@ typedef struct md_config {
     char price_key[128];       /* price_key = price:{symbol}:latest */
     uint32_t price_ttl_s;      /* price_ttl = 5 */
     char last_good_key[128];   /* last_good_key = price:{symbol}:last_good ("" disables) */
+    char price_channel[128];   /* price_channel = "" (off): PUBLISH each changed price here */
     double last_good_interval_s; /* last_good_interval = 1 */
     uint32_t last_good_ttl_s;  /* last_good_ttl = 0 (no expiry) */
     double refresh_fraction;   /* refresh_fraction = 0.5: re-assert after TTL * this */

@@ -61,6 +61,7 @@ typedef enum md_cmd_kind {
     MD_CMD_SETNAME,
     MD_CMD_LATEST, /* SETEX of the price key */
     MD_CMD_GOOD,   /* SET/SETEX of the price fallback key */
+    MD_CMD_PUBLISH,/* PUBLISH of a changed price (price_channel) */
 } md_cmd_kind;
 
 /* One command in flight, in send order. */
@@ -125,7 +126,7 @@ typedef struct md_redis {
     int64_t hold_until_ns;/* OOM/LOADING/BUSY/NOPERM: no new batch before this */
     double hold_s;
     uint64_t rng;
-    md_keytpl price_tpl, good_tpl;
+    md_keytpl price_tpl, good_tpl, chan_tpl;
 } md_redis;
 
 int md_redis_init(md_redis *r, struct md_worker *w, const md_config *cfg,

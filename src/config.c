@@ -112,6 +112,7 @@ enum key_id {
     KEY_LAST_GOOD_KEY,
     KEY_LAST_GOOD_INTERVAL,
     KEY_LAST_GOOD_TTL,
+    KEY_PRICE_CHANNEL,
     KEY_REFRESH_FRACTION,
     KEY_SOURCE_TIMEOUT,
     NKEYS
@@ -191,6 +192,10 @@ static const key_def keys[NKEYS] = {
     [KEY_LAST_GOOD_KEY] = {"keys", "last_good_key", K_TEMPLATE, OFF(last_good_key),
                            SZ(last_good_key), 0, 0, F_EMPTY_OK, NULL,
                            "fallback price key; empty disables it"},
+    [KEY_PRICE_CHANNEL] = {"keys", "price_channel", K_TEMPLATE, OFF(price_channel),
+                           SZ(price_channel), 0, 0, F_EMPTY_OK, NULL,
+                           "PUBLISH each changed price on this channel, e.g. price:{symbol}; "
+                           "empty = off"},
     [KEY_LAST_GOOD_INTERVAL] = {"keys", "last_good_interval", K_SECONDS, OFF(last_good_interval_s),
                                 0, 0, 86400, 0, NULL, "seconds between fallback writes"},
     [KEY_LAST_GOOD_TTL] = {"keys", "last_good_ttl", K_U32, OFF(last_good_ttl_s), 0, 0, 31536000, 0,
@@ -796,6 +801,9 @@ static int validate(const md_config *cfg, const char *cpus_where, char *err, siz
     }
     if (count_symbol(cfg->price_key) != 1)
         return md_config_errf(err, errlen, "[keys] price_key: must contain {symbol} exactly once");
+    if (cfg->price_channel[0] && count_symbol(cfg->price_channel) != 1)
+        return md_config_errf(err, errlen,
+                    "[keys] price_channel: must contain {symbol} exactly once (or be empty)");
     if (cfg->last_good_key[0] && count_symbol(cfg->last_good_key) != 1)
         return md_config_errf(err, errlen,
                     "[keys] last_good_key: must contain {symbol} exactly once (or be empty)");

@@ -37,8 +37,10 @@
 #define MD_CBUF (256 * 1024) /* TLS: ciphertext taken per send */
 #define MD_KEY_MAX 320
 #define MD_VAL_MAX 512
-/* Room one key needs in the batch buffer: SETEX latest + SET last_good. */
-#define MD_PER_KEY_MAX (2 * (MD_KEY_MAX + MD_VAL_MAX + 64))
+/* Room one key needs in the batch buffer: SETEX latest, SET last_good,
+ * PUBLISH. */
+#define MD_CMDS_PER_KEY 3
+#define MD_PER_KEY_MAX (MD_CMDS_PER_KEY * (MD_KEY_MAX + MD_VAL_MAX + 64))
 
 /* ---- reply objects --------------------------------------------------- */
 
@@ -157,9 +159,9 @@ int md_redis_init(md_redis *r, struct md_worker *w, const md_config *cfg,
     }
     r->bcap = cfg->max_inflight + 1;
     r->batches = calloc(r->bcap, sizeof *r->batches);
-    /* Per batch: two commands per key at most (latest + fallback); the
-     * handshake needs three. */
-    const size_t per = 2 * (size_t)cfg->max_batch + 4;
+    /* Per batch: MD_CMDS_PER_KEY commands per key at most; the handshake
+     * needs three. */
+    const size_t per = MD_CMDS_PER_KEY * (size_t)cfg->max_batch + 4;
     r->cmds = calloc((size_t)r->bcap * per, sizeof *r->cmds);
     if (!r->wbuf || !r->rbuf || !r->batches || !r->cmds || new_reader(r)) return -1;
     for (uint32_t i = 0; i < r->bcap; i++) r->batches[i].cmds = r->cmds + (size_t)i * per;
@@ -168,6 +170,8 @@ int md_redis_init(md_redis *r, struct md_worker *w, const md_config *cfg,
     r->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)w->id << 32) ^ (uint64_t)md_now_ns();
     if (md_keytpl_init(&r->price_tpl, cfg->key_prefix, cfg->price_key)) return -1;
     if (cfg->last_good_key[0] && md_keytpl_init(&r->good_tpl, cfg->key_prefix, cfg->last_good_key))
+        return -1;
+    if (cfg->price_channel[0] && md_keytpl_init(&r->chan_tpl, cfg->key_prefix, cfg->price_channel))
         return -1;
     return 0;
 }
@@ -214,7 +218,7 @@ md_rerr md_redis_error_class(const char *msg)
 
 static const char *cmd_class(uint8_t kind)
 {
-    return kind == MD_CMD_GOOD ? "price fallback" : "price";
+    return kind == MD_CMD_GOOD ? "price fallback" : kind == MD_CMD_PUBLISH ? "price push" : "price";
 }
 
 /* ---- connection state machine --------------------------------------- */
@@ -579,10 +583,18 @@ static bool on_data_error(md_redis *r, md_cmd *c, const char *err, int64_t now)
                       r->w->id, r->target->display, err);
             return true;
         }
+        if (c->kind == MD_CMD_PUBLISH) {
+            /* A push is a courtesy to readers: the key holds the truth. */
+            MD_LOG_RL(MD_LOG_WARN, 1,
+                      "worker %d: redis %s refused a price push (PUBLISH): %s; keys go on",
+                      r->w->id, r->target->display, err);
+            return true;
+        }
         /* fall through */
     case MD_RERR_OOM:
     case MD_RERR_LOADING:
     case MD_RERR_BUSY:
+        if (c->kind == MD_CMD_PUBLISH) return true; /* its SETEX got the same answer */
         requeue(r, c);
         hold_writes(r, now, err, c);
         return true;
@@ -740,6 +752,7 @@ static void start_batch(md_redis *r, int64_t now)
     const md_config *cfg = r->cfg;
     const int64_t good_every = (int64_t)(cfg->last_good_interval_s * 1e9);
     const bool good = cfg->last_good_key[0] != 0;
+    const bool push = cfg->price_channel[0] != 0;
     char key[MD_KEY_MAX], val[MD_VAL_MAX];
     uint32_t nkeys = 0;
     size_t len = 0;
@@ -750,6 +763,7 @@ static void start_batch(md_redis *r, int64_t now)
     md_sym *s;
     while (nkeys < cfg->max_batch && r->wcap - len >= MD_PER_KEY_MAX &&
            (s = md_state_pop_dirty(st))) {
+        uint32_t first = ncmds;
         cmds[ncmds++] = (md_cmd){s, s->first_dirty_ns, s->dirty_ticks, MD_CMD_LATEST};
         s->dirty_ticks = 0;
         size_t vlen = md_format_price(s, val, sizeof val);
@@ -766,6 +780,15 @@ static void start_batch(md_redis *r, int64_t now)
             cmds[ncmds++] = (md_cmd){s, 0, 0, MD_CMD_GOOD};
             s->last_good_due = 0;
             s->last_good_ns = now;
+        }
+        /* Pushed only when the value changed (ticks arrived), not when a
+         * live key is merely re-asserted: readers want news, not TTLs. */
+        if (push && cmds[first].ticks) {
+            const char *argv[3] = {"PUBLISH", key, val};
+            size_t lens[3] = {7, 0, vlen};
+            lens[1] = md_keytpl_format(&r->chan_tpl, s->symbol, s->sym_len, key, sizeof key);
+            len += md_resp_cmd(r->wbuf + len, r->wcap - len, 3, argv, lens);
+            cmds[ncmds++] = (md_cmd){s, 0, 0, MD_CMD_PUBLISH};
         }
         nkeys++;
     }

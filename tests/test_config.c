@@ -301,11 +301,16 @@ static void test_structure_errors(void **state)
     (void)state;
     load_bad_str("[keys]\nprefix = a\nbogus = 1\n",
                  "t.ini:3: [keys] bogus: unknown key (keys in [keys]: prefix, price_key, price_ttl, "
-                 "last_good_key, last_good_interval, last_good_ttl, refresh_fraction, "
-                 "source_timeout)");
+                 "last_good_key, last_good_interval, last_good_ttl, price_channel, "
+                 "refresh_fraction, source_timeout)");
+    load_bad_str("[keys]\nprice_channel = prices\n",
+                 "t.ini:2: [keys] price_channel: must contain {symbol} exactly once (or be "
+                 "empty), got 'prices'");
     load_bad_str("[redis]\nmaxbatch = 1\n",
                  "t.ini:2: [redis] maxbatch: unknown key (keys in [redis]: url, password, "
-                 "max_batch, max_inflight, connect_timeout, reconnect_min, reconnect_max, keepalive, reply_timeout, client_name, cacert, cacertdir, cert, key, sni, insecure)");
+                 "max_batch, max_inflight, connect_timeout, reconnect_min, reconnect_max, "
+                 "keepalive, reply_timeout, client_name, cacert, cacertdir, cert, key, sni, "
+                 "insecure)");
     load_bad_str("[mdcache]\ncpus = 0\n[nope]\n",
                  "t.ini:3: [nope]: unknown section (known: [mdcache], [feeds], [redis], [keys])");
     load_bad_str("[feeds]\n[Redis]\nurl = redis://h\n",
@@ -486,7 +491,10 @@ static void test_help_version(void **state)
         "max_inflight = 8", "connect_timeout = 2", "reconnect_min = 0.05", "reconnect_max = 0.5",
         "prefix =", "price_key = price:{symbol}:latest", "price_ttl = 5",
         "last_good_key = price:{symbol}:last_good", "last_good_interval = 1", "last_good_ttl = 0",
-        "refresh_fraction = 0.5", "source_timeout = 3"};
+        "refresh_fraction = 0.5", "source_timeout = 3", "price_channel =", "keepalive = 15",
+        "reply_timeout = 10", "client_name = mdcache", "cacert =", "cacertdir =", "cert =",
+        "key =", "sni =", "insecure = no", "--cacert FILE", "--insecure", "--sni NAME",
+        "--shutdown-timeout", "--reply-timeout"};
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
         if (!strstr(help, must[i])) fail_msg("--help lacks '%s'", must[i]);
 
