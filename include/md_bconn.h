@@ -52,6 +52,10 @@ redisReply *md_bconn_reply(md_bconn *c, md_bconn_rc *rc);
 /* Under TLS 1.3 a server that refuses our certificate says so in an alert
  * after our handshake finished; if one is waiting, msg gets it: true. */
 bool md_bconn_tls_alert(md_bconn *c);
+/* AUTH with the URL's credentials, if it has any. 0, or -1 with msg. */
+int md_bconn_auth(md_bconn *c, const md_redis_url *u);
+/* Sends one command of NUL-terminated arguments. 0, or -1 with msg. */
+int md_bconn_command(md_bconn *c, int argc, const char *const *argv);
 void md_bconn_close(md_bconn *c);
 
 #endif

@@ -90,6 +90,10 @@ typedef struct md_config {
     uint32_t price_ttl_s;      /* price_ttl = 5 */
     char last_good_key[128];   /* last_good_key = price:{symbol}:last_good ("" disables) */
     char price_channel[128];   /* price_channel = "" (off): PUBLISH each changed price here */
+    int watch_expired;         /* watch_expired = yes: subscribe to expired-key events */
+    int set_notify_events;     /* set_notify_events = yes: may CONFIG SET notify-keyspace-events */
+    int publish_events;        /* publish_events = no: PUBLISH a JSON event per expired key */
+    char events_channel[128];  /* events_channel = mdcache:events */
     double last_good_interval_s; /* last_good_interval = 1 */
     uint32_t last_good_ttl_s;  /* last_good_ttl = 0 (no expiry) */
     double refresh_fraction;   /* refresh_fraction = 0.5: re-assert after TTL * this */

@@ -33,6 +33,8 @@ extern const char *const md_decode_err_name[MD_DERR_COUNT];
 typedef struct md_decode_stats {
     uint64_t ok;                   /* ticks handed to the callback */
     uint64_t err[MD_DERR_COUNT];   /* dropped, by reason */
+    uint64_t skipped;              /* well-formed messages of kinds the dialect does not
+                                    * use (binance depth, kline...): not errors */
 } md_decode_stats;
 
 /* Called once per decoded tick. The tick is only valid during the call. */
@@ -49,8 +51,8 @@ typedef struct md_decoder_ops {
     md_decode_stats *stats;
 } md_decoder_ops;
 
-/* Longest jsonl line (its '\n' included) and longest bin1 frame; longer
- * input is dropped as MD_DERR_OVERSIZED. A stream caller's reassembly
+/* Longest jsonl or binance line (its '\n' included) and longest bin1
+ * frame; longer input is dropped as MD_DERR_OVERSIZED. A stream caller's reassembly
  * buffer must hold at least this many bytes. */
 #define MD_JSONL_LINE_MAX 4096
 #define MD_BIN1_FRAME_MAX 1024
@@ -78,5 +80,12 @@ size_t md_bin1_decode(const uint8_t *buf, size_t len, int final, const md_decode
  * oversized line) before decoding. Pass NULL for datagrams. */
 size_t md_jsonl_decode(const char *buf, size_t len, int final, int *skipping,
                        const md_decoder_ops *ops);
+
+/* jsonl Binance dialect (docs/protocol.md, "Binance dialect"): raw public
+ * WebSocket stream payloads, one per line, alone or in the combined-stream
+ * wrapper. Same line framing and *skipping contract as md_jsonl_decode.
+ * Streams it does not use are counted in stats->skipped. */
+size_t md_binance_decode(const char *buf, size_t len, int final, int *skipping,
+                         const md_decoder_ops *ops);
 
 #endif

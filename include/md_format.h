@@ -11,6 +11,7 @@
 #ifndef MD_FORMAT_H
 #define MD_FORMAT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,10 @@ typedef struct md_keytpl {
 int md_keytpl_init(md_keytpl *k, const char *prefix, const char *tpl);
 size_t md_keytpl_format(const md_keytpl *k, const char *sym, size_t sym_len, char *buf,
                         size_t cap);
+/* True if key has the template's shape (prefix, head, a non-empty symbol,
+ * tail); *sym points at the symbol inside key. */
+bool md_keytpl_match(const md_keytpl *k, const char *key, size_t len, const char **sym,
+                     size_t *sym_len);
 
 /* RESP arrays of bulk strings. Return bytes written, 0 if cap too small. */
 size_t md_resp_setex(char *buf, size_t cap, const char *key, size_t klen, uint32_t ttl_s,

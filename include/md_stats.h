@@ -22,6 +22,7 @@
     X(kernel_drops)  /* datagrams the kernel dropped (SO_RXQ_OVFL) */                             \
     X(truncated)     /* datagrams larger than a receive buffer */                                 \
     X(decode_errors) /* lines/frames dropped by decoders (sum of err_*) */                        \
+    X(skipped)       /* well-formed messages of unused kinds (binance depth, kline...) */         \
     X(heartbeats)    /* heartbeats received */                                                    \
     X(resets)        /* session resets applied */                                                 \
     X(connections)   /* stream connections accepted */                                            \
@@ -40,6 +41,9 @@
     X(handshake_failures) /* connections whose TLS, AUTH or SELECT failed */                      \
     X(reconnects)    /* Redis connections (re)established after the first */                     \
     X(refreshes)     /* keys re-asserted for live sources */                                      \
+    X(expired_price) /* price keys Redis expired (watcher): their source went quiet */            \
+    X(expired_fallback) /* price fallback keys Redis expired (last_good_ttl) */                   \
+    X(events_published) /* expiry events PUBLISHed on events_channel */                           \
     X(keys)          /* gauge: symbols held */                                                    \
     X(dirty)         /* gauge: symbols waiting to be written */                                   \
     X(inflight)      /* gauge: batches sent, not yet acknowledged */                              \

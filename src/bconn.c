@@ -12,6 +12,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "md_format.h"
+
 int64_t md_bconn_now_ms(void)
 {
     struct timespec ts;
@@ -156,6 +158,7 @@ bool md_bconn_tls_alert(md_bconn *p)
  * says which kind. */
 redisReply *md_bconn_reply(md_bconn *p, md_bconn_rc *rc)
 {
+    p->timed_out = false;
     char buf[16384], plain[16384];
     for (;;) {
         void *rep = NULL;
@@ -235,4 +238,32 @@ void md_bconn_close(md_bconn *c)
     c->tls = NULL;
     c->rd = NULL;
     c->fd = -1;
+}
+
+int md_bconn_auth(md_bconn *c, const md_redis_url *u)
+{
+    if (!u->pass[0]) return 0;
+    char out[1024];
+    size_t n = md_resp_auth(out, sizeof out, u->user, u->pass);
+    int sent = md_bconn_send(c, out, n);
+    memset(out, 0, sizeof out); /* the password */
+    if (sent) return -1;
+    md_bconn_rc rc;
+    redisReply *rep = md_bconn_reply(c, &rc);
+    if (!rep) return -1;
+    int ok = rep->type != REDIS_REPLY_ERROR;
+    if (!ok) snprintf(c->msg, sizeof c->msg, "refused the credentials: %s", rep->str);
+    freeReplyObject(rep);
+    return ok ? 0 : -1;
+}
+
+int md_bconn_command(md_bconn *c, int argc, const char *const *argv)
+{
+    char out[4096];
+    size_t n = md_resp_cmd(out, sizeof out, argc, argv, NULL);
+    if (n == 0) {
+        snprintf(c->msg, sizeof c->msg, "command too long");
+        return -1;
+    }
+    return md_bconn_send(c, out, n);
 }

@@ -113,6 +113,10 @@ enum key_id {
     KEY_LAST_GOOD_INTERVAL,
     KEY_LAST_GOOD_TTL,
     KEY_PRICE_CHANNEL,
+    KEY_WATCH_EXPIRED,
+    KEY_SET_NOTIFY_EVENTS,
+    KEY_PUBLISH_EVENTS,
+    KEY_EVENTS_CHANNEL,
     KEY_REFRESH_FRACTION,
     KEY_SOURCE_TIMEOUT,
     NKEYS
@@ -123,8 +127,11 @@ enum key_id {
 
 /* K_ENUM keys: the accepted spellings, NULL-terminated; the int stored is
  * the index. */
-static const char *const *const enum_names[NKEYS] = {[KEY_IDLE] = idle_names,
-                                                     [KEY_INSECURE] = bool_names};
+static const char *const *const enum_names[NKEYS] = {
+    [KEY_IDLE] = idle_names,           [KEY_INSECURE] = bool_names,
+    [KEY_WATCH_EXPIRED] = bool_names,  [KEY_SET_NOTIFY_EVENTS] = bool_names,
+    [KEY_PUBLISH_EVENTS] = bool_names,
+};
 
 /* Grouped by section, in the order md_config_print writes them. */
 static const key_def keys[NKEYS] = {
@@ -196,6 +203,15 @@ static const key_def keys[NKEYS] = {
                            SZ(price_channel), 0, 0, F_EMPTY_OK, NULL,
                            "PUBLISH each changed price on this channel, e.g. price:{symbol}; "
                            "empty = off"},
+    [KEY_WATCH_EXPIRED] = {"keys", "watch_expired", K_ENUM, OFF(watch_expired), 0, 0, 0, 0, NULL,
+                           "yes: count and log our keys that expire (stale sources)"},
+    [KEY_SET_NOTIFY_EVENTS] = {"keys", "set_notify_events", K_ENUM, OFF(set_notify_events), 0, 0,
+                               0, 0, NULL,
+                               "yes: add Ex to notify-keyspace-events with CONFIG SET if missing"},
+    [KEY_PUBLISH_EVENTS] = {"keys", "publish_events", K_ENUM, OFF(publish_events), 0, 0, 0, 0,
+                            NULL, "yes: PUBLISH a JSON event per expired key on events_channel"},
+    [KEY_EVENTS_CHANNEL] = {"keys", "events_channel", K_STR, OFF(events_channel),
+                            SZ(events_channel), 0, 0, 0, NULL, "channel for publish_events"},
     [KEY_LAST_GOOD_INTERVAL] = {"keys", "last_good_interval", K_SECONDS, OFF(last_good_interval_s),
                                 0, 0, 86400, 0, NULL, "seconds between fallback writes"},
     [KEY_LAST_GOOD_TTL] = {"keys", "last_good_ttl", K_U32, OFF(last_good_ttl_s), 0, 0, 31536000, 0,
@@ -761,6 +777,9 @@ void md_config_defaults(md_config *cfg)
     cfg->last_good_interval_s = 1;
     cfg->last_good_ttl_s = 0;
     cfg->refresh_fraction = 0.5;
+    cfg->watch_expired = 1;
+    cfg->set_notify_events = 1;
+    strcpy(cfg->events_channel, "mdcache:events");
     cfg->source_timeout_s = 3;
 }
 
@@ -801,6 +820,12 @@ static int validate(const md_config *cfg, const char *cpus_where, char *err, siz
     }
     if (count_symbol(cfg->price_key) != 1)
         return md_config_errf(err, errlen, "[keys] price_key: must contain {symbol} exactly once");
+    if (cfg->publish_events && !cfg->events_channel[0])
+        return md_config_errf(err, errlen, "[keys] publish_events = yes needs an events_channel");
+    if (cfg->publish_events && !cfg->watch_expired)
+        return md_config_errf(err, errlen,
+                              "[keys] publish_events = yes needs watch_expired = yes (the events "
+                              "are the expiries it sees)");
     if (cfg->price_channel[0] && count_symbol(cfg->price_channel) != 1)
         return md_config_errf(err, errlen,
                     "[keys] price_channel: must contain {symbol} exactly once (or be empty)");
@@ -960,7 +985,7 @@ static void usage(FILE *f)
             "  rediss://...                              TLS (see the TLS options)\n"
             "  unix:///path/to.sock[?db=N]\n"
             "\n"
-            "Listen specs, each with optional ?format=bin1|jsonl (binance: parsed, not yet served):\n"
+            "Listen specs, each with optional ?format=bin1|jsonl|binance:\n"
             "  udp://HOST:PORT (default bin1)   tcp://HOST:PORT (default jsonl)\n"
             "  unix:///PATH (jsonl)             file://PATH (jsonl, replay)\n"
             "\n"

@@ -241,3 +241,14 @@ size_t md_resp_auth(char *buf, size_t cap, const char *user, const char *pass)
     argv[1] = pass; /* the default user: the form every Redis version takes */
     return md_resp_cmd(buf, cap, 2, argv, NULL);
 }
+
+bool md_keytpl_match(const md_keytpl *k, const char *key, size_t len, const char **sym,
+                     size_t *sym_len)
+{
+    if (len <= (size_t)k->head_len + k->tail_len) return false;
+    if (memcmp(key, k->head, k->head_len) != 0) return false;
+    if (memcmp(key + len - k->tail_len, k->tail, k->tail_len) != 0) return false;
+    *sym = key + k->head_len;
+    *sym_len = len - k->head_len - k->tail_len;
+    return true;
+}

@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "md_config.h"
+#include "md_expiry.h"
 #include "md_listen.h"
 #include "md_log.h"
 #include "md_preflight.h"
@@ -23,11 +24,14 @@
 #include "md_stats.h"
 #include "md_worker.h"
 
+static md_expiry expiry;
+
 static void print_stats(md_runtime *rt, const char *tag, int with_errors)
 {
     md_stats s;
     char line[2048];
     md_runtime_stats(rt, &s);
+    md_expiry_collect(&expiry, &s);
     md_stats_format(&s, with_errors, line, sizeof line);
     md_info("%s: %s", tag, line);
 }
@@ -62,6 +66,7 @@ static int write_report(md_runtime *rt, const char *path, uint64_t left)
 {
     md_stats s;
     md_runtime_stats(rt, &s);
+    md_expiry_collect(&expiry, &s);
     FILE *f = fopen(path, "w");
     if (!f) {
         md_error("report %s: %s", path, strerror(errno));
@@ -106,13 +111,6 @@ int main(int argc, char **argv)
     if (md_redis_resolve(&cfg.redis, &rt.redis_target, err, sizeof err)) {
         fprintf(stderr, "mdcache: %s\n", err);
         return 2;
-    }
-    for (int i = 0; i < cfg.nlisten; i++) {
-        if (cfg.listen[i].format == MD_FMT_BINANCE) {
-            fprintf(stderr, "mdcache: %s: format=binance is not supported yet\n",
-                    cfg.listen[i].spec);
-            return 2;
-        }
     }
     md_tls_ctx *tls = NULL;
     if (cfg.redis.kind == MD_REDIS_TLS) {
@@ -166,6 +164,9 @@ int main(int argc, char **argv)
         md_tls_ctx_free(tls);
         return 1;
     }
+    /* Its thread inherits the signal mask blocked above, like the workers. */
+    if (md_expiry_start(&expiry, &cfg, &rt.redis_target))
+        md_warn("expiry watcher could not start: stale keys will not be counted");
     char url[1100];
     md_redis_url_redact(cfg.redis_url, url, sizeof url);
     char cpus[256];
@@ -197,6 +198,7 @@ int main(int argc, char **argv)
         }
         if (sig < 0 && errno == EAGAIN && cfg.stats_interval_s > 0) print_stats(&rt, "stats", 0);
     }
+    md_expiry_stop(&expiry);
     uint64_t left = md_runtime_stop(&rt);
     print_stats(&rt, "final", 1);
     print_latency(&rt);

@@ -199,7 +199,11 @@ static size_t decode(md_worker *w, const md_listener *l, int *skipping, const ui
 {
     md_decoder_ops ops = {on_tick, on_reject, w, &w->dstats};
     w->cur = l;
-    if (l->spec->format == MD_FMT_BIN1) return md_bin1_decode(p, n, final, &ops);
+    switch (l->spec->format) {
+    case MD_FMT_BIN1: return md_bin1_decode(p, n, final, &ops);
+    case MD_FMT_BINANCE: return md_binance_decode((const char *)p, n, final, skipping, &ops);
+    case MD_FMT_JSONL: break;
+    }
     return md_jsonl_decode((const char *)p, n, final, skipping, &ops);
 }
 
@@ -616,6 +620,7 @@ static void publish(md_worker *w)
         e += w->dstats.err[i];
     }
     w->st.decode_errors = e;
+    w->st.skipped = w->dstats.skipped;
     w->st.keys = w->state.count;
     w->st.dirty = w->state.dq_len;
     w->st.inflight = w->redis.blen;

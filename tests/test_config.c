@@ -302,6 +302,7 @@ static void test_structure_errors(void **state)
     load_bad_str("[keys]\nprefix = a\nbogus = 1\n",
                  "t.ini:3: [keys] bogus: unknown key (keys in [keys]: prefix, price_key, price_ttl, "
                  "last_good_key, last_good_interval, last_good_ttl, price_channel, "
+                 "watch_expired, set_notify_events, publish_events, events_channel, "
                  "refresh_fraction, source_timeout)");
     load_bad_str("[keys]\nprice_channel = prices\n",
                  "t.ini:2: [keys] price_channel: must contain {symbol} exactly once (or be "
@@ -532,6 +533,18 @@ static void test_validation(void **state)
     path = temp_file("[feeds]\nlisten = udp://127.0.0.1:1\n[redis]\nreconnect_min = 3\n");
     assert_int_equal(LOAD("-c", path), -1);
     assert_string_equal(err, "[redis] reconnect_min (3) is larger than reconnect_max (0.5)");
+    unlink(path);
+
+    path = temp_file("[feeds]\nlisten = udp://127.0.0.1:1\n[keys]\npublish_events = yes\n"
+                     "events_channel =\n");
+    assert_int_equal(LOAD("-c", path), -1);
+    assert_string_equal(err, "[keys] publish_events = yes needs an events_channel");
+    unlink(path);
+    path = temp_file("[feeds]\nlisten = udp://127.0.0.1:1\n[keys]\npublish_events = yes\n"
+                     "watch_expired = no\n");
+    assert_int_equal(LOAD("-c", path), -1);
+    assert_string_equal(err, "[keys] publish_events = yes needs watch_expired = yes (the events "
+                             "are the expiries it sees)");
     unlink(path);
 }
 
