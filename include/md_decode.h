@@ -75,6 +75,10 @@ typedef struct md_decoder_ops {
  */
 size_t md_bin1_decode(const uint8_t *buf, size_t len, int final, const md_decoder_ops *ops);
 
+/* The shape of the line decoders below (jsonl, binance). */
+typedef size_t (*md_line_decode_fn)(const char *buf, size_t len, int final, int *skipping,
+                                    const md_decoder_ops *ops);
+
 /* jsonl native dialect. *skipping is caller-held stream state: when set, the
  * decoder discards bytes up to and including the next '\n' (the rest of an
  * oversized line) before decoding. Pass NULL for datagrams. */

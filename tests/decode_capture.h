@@ -6,6 +6,8 @@
 #ifndef MD_TEST_DECODE_CAPTURE_H
 #define MD_TEST_DECODE_CAPTURE_H
 
+#include <string.h>
+
 #include "md_decode.h"
 
 #define CAP_TICKS 256
@@ -18,7 +20,7 @@ typedef struct capture {
     md_decode_err last_why;
 } capture;
 
-static void on_tick(void *ctx, const md_tick *t)
+static inline void on_tick(void *ctx, const md_tick *t)
 {
     capture *c = ctx;
     assert_true(c->n < CAP_TICKS);
@@ -26,7 +28,7 @@ static void on_tick(void *ctx, const md_tick *t)
 }
 
 /* Every reject names at least one offending byte. */
-static void on_reject(void *ctx, md_decode_err why, const char *what, size_t len)
+static inline void on_reject(void *ctx, md_decode_err why, const char *what, size_t len)
 {
     capture *c = ctx;
     assert_non_null(what);
@@ -35,18 +37,42 @@ static void on_reject(void *ctx, md_decode_err why, const char *what, size_t len
     c->last_why = why;
 }
 
-static md_decoder_ops ops_for(capture *c)
+static inline md_decoder_ops ops_for(capture *c)
 {
     md_decoder_ops o = {on_tick, on_reject, c, &c->st};
     return o;
 }
 
-static uint64_t errs(const capture *c)
+static inline uint64_t errs(const capture *c)
 {
     uint64_t s = 0;
     for (int i = 0; i < MD_DERR_COUNT; i++)
         s += c->st.err[i];
     return s;
+}
+
+/* Feeds data to a line decoder as a stream cut at cuts[0..ncuts), with the
+ * caller-held remainder and skipping flag a worker keeps. */
+static inline void feed_lines(md_line_decode_fn dec, capture *c, const char *data, size_t len,
+                              const size_t *cuts, size_t ncuts)
+{
+    static char acc[1 << 16];
+    size_t have = 0, from = 0;
+    int skipping = 0;
+    md_decoder_ops o = ops_for(c);
+    for (size_t i = 0; i <= ncuts; i++) {
+        size_t to = i < ncuts ? cuts[i] : len;
+        memcpy(acc + have, data + from, to - from);
+        have += to - from;
+        from = to;
+        size_t used = dec(acc, have, 0, &skipping, &o);
+        assert_true(used <= have);
+        /* the caller's buffer never needs more than a line */
+        assert_true(have - used < MD_JSONL_LINE_MAX);
+        memmove(acc, acc + used, have - used);
+        have -= used;
+    }
+    assert_int_equal(dec(acc, have, 1, &skipping, &o), have);
 }
 
 #endif

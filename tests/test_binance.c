@@ -293,26 +293,6 @@ static void test_json_details(void **state)
     assert_dec_str(c.t[1].v[MD_T_PRICE], "2.50");
 }
 
-static void feed_stream(capture *c, const char *data, size_t len, const size_t *cuts, size_t ncuts)
-{
-    static char acc[1 << 16];
-    md_decoder_ops o = ops_for(c);
-    size_t have = 0, from = 0;
-    int skipping = 0;
-    for (size_t i = 0; i <= ncuts; i++) {
-        size_t to = i < ncuts ? cuts[i] : len;
-        memcpy(acc + have, data + from, to - from);
-        have += to - from;
-        from = to;
-        size_t used = md_binance_decode(acc, have, 0, &skipping, &o);
-        assert_true(used <= have);
-        assert_true(have - used < MD_JSONL_LINE_MAX);
-        memmove(acc, acc + used, have - used);
-        have -= used;
-    }
-    assert_int_equal(md_binance_decode(acc, have, 1, &skipping, &o), have);
-}
-
 /* Ticks are built from a zeroed md_tick, so equal decodes are equal bytes. */
 static void assert_same(const capture *a, const capture *b)
 {
@@ -347,14 +327,14 @@ static void test_stream_every_split(void **state)
     static capture c;
     for (size_t cut = 0; cut <= n; cut++) {
         memset(&c, 0, sizeof c);
-        feed_stream(&c, b, n, &cut, 1);
+        feed_lines(md_binance_decode, &c, b, n, &cut, 1);
         assert_same(&whole, &c);
     }
     static size_t cuts[sizeof b];
     for (size_t i = 0; i < n; i++)
         cuts[i] = i + 1;
     memset(&c, 0, sizeof c);
-    feed_stream(&c, b, n, cuts, n);
+    feed_lines(md_binance_decode, &c, b, n, cuts, n);
     assert_same(&whole, &c);
 }
 

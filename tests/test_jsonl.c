@@ -429,28 +429,6 @@ static void test_oversized(void **state)
     assert_int_equal(errs(&c), 0);
 }
 
-/* Stream feeding with the caller-held remainder and skipping flag. */
-static void feed_stream(capture *c, const char *data, size_t len, const size_t *cuts, size_t ncuts)
-{
-    static char acc[1 << 16];
-    size_t have = 0, from = 0;
-    int skipping = 0;
-    md_decoder_ops o = ops_for(c);
-    for (size_t i = 0; i <= ncuts; i++) {
-        size_t to = i < ncuts ? cuts[i] : len;
-        memcpy(acc + have, data + from, to - from);
-        have += to - from;
-        from = to;
-        size_t used = md_jsonl_decode(acc, have, 0, &skipping, &o);
-        assert_true(used <= have);
-        /* the caller's buffer never needs more than a line */
-        assert_true(have - used < MD_JSONL_LINE_MAX);
-        memmove(acc, acc + used, have - used);
-        have -= used;
-    }
-    assert_int_equal(md_jsonl_decode(acc, have, 1, &skipping, &o), have);
-}
-
 static void assert_same(const capture *a, const capture *b)
 {
     assert_int_equal(a->n, b->n);
@@ -501,14 +479,14 @@ static void test_stream_every_split(void **state)
     static capture c;
     for (size_t cut = 0; cut <= n; cut++) {
         memset(&c, 0, sizeof c);
-        feed_stream(&c, b, n, &cut, 1);
+        feed_lines(md_jsonl_decode, &c, b, n, &cut, 1);
         assert_same(&whole, &c);
     }
     for (size_t c1 = 0; c1 <= n; c1 += 37) {
         for (size_t c2 = c1; c2 <= n; c2 += 41) {
             size_t cuts[2] = {c1, c2};
             memset(&c, 0, sizeof c);
-            feed_stream(&c, b, n, cuts, 2);
+            feed_lines(md_jsonl_decode, &c, b, n, cuts, 2);
             assert_same(&whole, &c);
         }
     }
@@ -516,7 +494,7 @@ static void test_stream_every_split(void **state)
     for (size_t i = 0; i < n; i++)
         cuts[i] = i + 1;
     memset(&c, 0, sizeof c);
-    feed_stream(&c, b, n, cuts, n);
+    feed_lines(md_jsonl_decode, &c, b, n, cuts, n);
     assert_same(&whole, &c);
 }
 

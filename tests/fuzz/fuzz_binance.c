@@ -31,23 +31,7 @@ static void on_reject(void *ctx, md_decode_err why, const char *what, size_t len
 static void stream(sink *s, const char *data, size_t size, const size_t *cuts, size_t ncuts)
 {
     md_decoder_ops ops = {on_binance_tick, on_reject, s, &s->st};
-    char *acc = malloc(size + 1);
-    size_t have = 0, from = 0;
-    int skipping = 0;
-    check(acc != NULL);
-    for (size_t i = 0; i <= ncuts; i++) {
-        size_t to = i < ncuts ? cuts[i] : size;
-        memcpy(acc + have, data + from, to - from);
-        have += to - from;
-        from = to;
-        size_t used = md_binance_decode(acc, have, 0, &skipping, &ops);
-        check(used <= have);
-        check(have - used < MD_JSONL_LINE_MAX); /* one maximal line always makes progress */
-        memmove(acc, acc + used, have - used);
-        have -= used;
-    }
-    check(md_binance_decode(acc, have, 1, &skipping, &ops) == have);
-    free(acc);
+    stream_lines(md_binance_decode, &ops, data, size, cuts, ncuts);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

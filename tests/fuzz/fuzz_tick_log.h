@@ -71,4 +71,29 @@ static void same_ticks(const sink *a, const sink *b)
     check(a->n == b->n && (a->n == 0 || memcmp(a->log, b->log, a->n) == 0));
 }
 
+/* Feeds data to a line decoder (jsonl, binance) as a stream cut at
+ * cuts[0..ncuts), with the remainder and skipping flag a worker keeps. */
+static inline void stream_lines(md_line_decode_fn dec, const md_decoder_ops *ops, const char *data,
+                                size_t size, const size_t *cuts, size_t ncuts)
+{
+    char *acc = malloc(size + 1);
+    size_t have = 0, from = 0;
+    int skipping = 0;
+    check(acc != NULL);
+    for (size_t i = 0; i <= ncuts; i++) {
+        size_t to = i < ncuts ? cuts[i] : size;
+        memcpy(acc + have, data + from, to - from);
+        have += to - from;
+        from = to;
+        size_t used = dec(acc, have, 0, &skipping, ops);
+        check(used <= have);
+        /* a caller's buffer of one maximal line always makes progress */
+        check(have - used < MD_JSONL_LINE_MAX);
+        memmove(acc, acc + used, have - used);
+        have -= used;
+    }
+    check(dec(acc, have, 1, &skipping, ops) == have);
+    free(acc);
+}
+
 #endif
