@@ -8,6 +8,7 @@
 
 #include <string.h>
 
+#include "md_decimal.h"
 #include "md_decode.h"
 
 #define CAP_TICKS 256
@@ -49,6 +50,22 @@ static inline uint64_t errs(const capture *c)
     for (int i = 0; i < MD_DERR_COUNT; i++)
         s += c->st.err[i];
     return s;
+}
+
+/* Decodes s as one datagram with a line decoder; all of it is consumed. */
+static inline void decode_dgram(md_line_decode_fn dec, capture *c, const char *s)
+{
+    md_decoder_ops o = ops_for(c);
+    size_t len = strlen(s);
+    assert_int_equal(dec(s, len, 1, NULL, &o), len);
+}
+
+/* A decimal as mdcache prints it. */
+static inline void assert_dec_str(md_dec d, const char *want)
+{
+    char buf[48];
+    md_dec_format(d, buf, sizeof buf);
+    assert_string_equal(buf, want);
 }
 
 /* Feeds data to a line decoder as a stream cut at cuts[0..ncuts), with the

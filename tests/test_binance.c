@@ -29,19 +29,7 @@
     "\"100\",\"f\":100,\"l\":105,\"T\":1672515782136,\"m\":true,\"M\":true}"
 
 /* Decodes s as one datagram. */
-static void dgram(capture *c, const char *s)
-{
-    md_decoder_ops o = ops_for(c);
-    size_t len = strlen(s);
-    assert_int_equal(md_binance_decode(s, len, 1, NULL, &o), len);
-}
-
-static void assert_dec_str(md_dec d, const char *want)
-{
-    char buf[48];
-    md_dec_format(d, buf, sizeof buf);
-    assert_string_equal(buf, want);
-}
+#define dgram(c, s) decode_dgram(md_binance_decode, (c), (s))
 
 static void test_book_ticker_spot(void **state)
 {

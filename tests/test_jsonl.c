@@ -12,27 +12,14 @@
 
 #include "decode_capture.h"
 
-
 /* Decodes s as one datagram. */
-static void dgram(capture *c, const char *s)
-{
-    md_decoder_ops o = ops_for(c);
-    size_t len = strlen(s);
-    assert_int_equal(md_jsonl_decode(s, len, 1, NULL, &o), len);
-}
+#define dgram(c, s) decode_dgram(md_jsonl_decode, (c), (s))
 
 static void assert_dec(md_dec d, int64_t mant, int exp)
 {
     assert_int_equal(d.exp, exp);
     if (exp != MD_DEC_ABSENT)
         assert_int_equal(d.mant, mant);
-}
-
-static void assert_dec_str(md_dec d, const char *want)
-{
-    char buf[32];
-    md_dec_format(d, buf, sizeof buf);
-    assert_string_equal(buf, want);
 }
 
 static void test_design_examples(void **state)
