@@ -15,4 +15,6 @@ const char *const md_decode_err_name[MD_DERR_COUNT] = {
     [MD_DERR_BAD_NUMBER] = "bad_number",
     [MD_DERR_NEGATIVE] = "negative",
     [MD_DERR_SYMBOL] = "symbol",
+    [MD_DERR_ID] = "id",
+    [MD_DERR_BAD_VALUE] = "bad_value",
 };

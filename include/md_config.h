@@ -58,6 +58,9 @@ typedef struct md_config {
     int idle;                  /* idle = wait (MD_IDLE_WAIT) | spin (MD_IDLE_SPIN) */
     char report_file[1024];    /* report_file = "" (off): JSON counters + histograms at exit */
     uint32_t max_keys;         /* max_keys = 1000000 (whole process) */
+    uint32_t max_accounts;     /* max_accounts = 100000 (whole process) */
+    uint32_t max_positions;    /* max_positions = 1000 per account */
+    uint32_t max_orders;       /* max_orders = 1000 working (and deleting) orders per account */
     double shutdown_timeout_s; /* shutdown_timeout = 5 */
     /* [feeds] */
     md_listen_spec listen[MD_MAX_LISTEN]; /* listen = SPEC (repeatable) */
@@ -96,6 +99,15 @@ typedef struct md_config {
     char events_channel[128];  /* events_channel = mdcache:events */
     double last_good_interval_s; /* last_good_interval = 1 */
     uint32_t last_good_ttl_s;  /* last_good_ttl = 0 (no expiry) */
+    char positions_key[128];   /* positions_key = hft:positions:{account}:all ("" = off) */
+    uint32_t positions_ttl_s;  /* positions_ttl = 1 */
+    char order_key[128];       /* order_key = hft:orders:pending:{account}:{order_id} */
+    char order_list_key[128];  /* order_list_key = hft:orders:pending:{account} */
+    uint32_t orders_ttl_s;     /* orders_ttl = 1 */
+    char balances_key[128];    /* balances_key = hft:balances:{account}:all */
+    uint32_t balances_ttl_s;   /* balances_ttl = 2 */
+    char accounts_key[128];    /* accounts_key = hft:accounts:{account} */
+    uint32_t accounts_ttl_s;   /* accounts_ttl = 300 */
     double refresh_fraction;   /* refresh_fraction = 0.5: re-assert after TTL * this */
     double source_timeout_s;   /* source_timeout = 3: quiet longer => not alive */
     /* command line only */

@@ -25,6 +25,8 @@ typedef enum md_decode_err {
     MD_DERR_BAD_NUMBER,     /* NaN, inf, unparseable or out-of-range number */
     MD_DERR_NEGATIVE,       /* negative size or price where not allowed */
     MD_DERR_SYMBOL,         /* empty, over-long or non-printable symbol */
+    MD_DERR_ID,             /* empty, over-long or non-printable account, order_id or id */
+    MD_DERR_BAD_VALUE,      /* a word field with an unknown value (order side, status) */
     MD_DERR_COUNT
 } md_decode_err;
 
@@ -37,7 +39,8 @@ typedef struct md_decode_stats {
                                     * use (binance depth, kline...): not errors */
 } md_decode_stats;
 
-/* Called once per decoded tick. The tick is only valid during the call. */
+/* Called once per decoded tick. The tick is only valid during the call.
+ * For account types (md_tick_is_account) it is the head of an md_acct. */
 typedef void (*md_tick_fn)(void *ctx, const md_tick *t);
 
 /* Called once per dropped line/frame so the caller can log at a rate limit.

@@ -27,6 +27,8 @@
 #include "md_redis.h"
 #include "md_stats.h"
 
+#define MD_EXPIRY_CLASSES 7
+
 typedef struct md_expiry {
     const md_config *cfg;
     const md_redis_target *target;
@@ -34,7 +36,8 @@ typedef struct md_expiry {
     bool started;
     _Atomic int stop;
     md_stats_mirror pub; /* expired_*, events_published */
-    md_keytpl price_tpl, good_tpl;
+    md_keytpl tpl[MD_EXPIRY_CLASSES]; /* price, fallback, positions, order, order list,
+                                       * balances, accounts; nvars 0 = class off */
 } md_expiry;
 
 /* Starts the watcher when cfg->watch_expired; 0, or -1 if the thread could
@@ -46,9 +49,11 @@ void md_expiry_stop(md_expiry *x);
 void md_expiry_collect(md_expiry *x, md_stats *sum);
 
 /* The JSON event for an expired key, e.g.
- * {"event":"expired","class":"price","key":"price:ES:latest","symbol":"ES","ts":1763740000123}.
- * Returns its length (truncated to cap - 1). */
+ * {"event":"expired","class":"price","key":"price:ES:latest","symbol":"ES","ts":1763740000123};
+ * `field` names the key's variable ("symbol", or "account" for the account
+ * classes). Returns its length (truncated to cap - 1). */
 size_t md_expiry_event_json(char *buf, size_t cap, const char *cls, const char *key,
-                            size_t klen, const char *sym, size_t slen, int64_t ts_ms);
+                            size_t klen, const char *field, const char *sym, size_t slen,
+                            int64_t ts_ms);
 
 #endif

@@ -33,6 +33,7 @@
 
 struct md_worker;
 struct md_sym;
+struct md_account;
 struct redisReader;
 
 typedef enum md_redis_state {
@@ -62,13 +63,24 @@ typedef enum md_cmd_kind {
     MD_CMD_LATEST, /* SETEX of the price key */
     MD_CMD_GOOD,   /* SET/SETEX of the price fallback key */
     MD_CMD_PUBLISH,/* PUBLISH of a changed price (price_channel) */
+    /* Account classes: SETEX of the value, or DEL of a terminal order. */
+    MD_CMD_POSITIONS,
+    MD_CMD_BALANCE,
+    MD_CMD_ACCOUNT,
+    MD_CMD_ORDER,
+    MD_CMD_ORDER_DEL,
+    MD_CMD_ORDER_LIST,
 } md_cmd_kind;
 
 /* One command in flight, in send order. */
 typedef struct md_cmd {
-    struct md_sym *s;  /* data commands: the symbol written */
+    union {
+        struct md_sym *s;     /* price kinds: the symbol written */
+        struct md_account *a; /* account kinds */
+    };
     int64_t first_ns;  /* origin of the oldest tick the write carries; 0 = refresh */
     uint32_t ticks;    /* ticks coalesced into the write */
+    int32_t order;     /* MD_CMD_ORDER / _DEL: the order slot */
     uint8_t kind;      /* md_cmd_kind */
 } md_cmd;
 
@@ -127,6 +139,9 @@ typedef struct md_redis {
     double hold_s;
     uint64_t rng;
     md_keytpl price_tpl, good_tpl, chan_tpl;
+    md_keytpl acct_tpl[MD_CMD_ORDER_LIST + 1]; /* account kinds' keys, by md_cmd_kind */
+    char *abuf;           /* one account value being formatted */
+    size_t acap;
 } md_redis;
 
 int md_redis_init(md_redis *r, struct md_worker *w, const md_config *cfg,

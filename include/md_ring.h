@@ -9,6 +9,10 @@
  *
  * "Full" is reported, never hidden: the caller decides whether to drain its
  * own inbound rings and retry, or drop and count.
+ *
+ * A slot holds one md_tick; an account message (md_acct, md_tick_is_account)
+ * takes two consecutive slots, so price ticks do not pay for the longer
+ * record. Capacity is counted in slots.
  */
 #ifndef MD_RING_H
 #define MD_RING_H
@@ -38,11 +42,12 @@ typedef struct md_ring {
 int md_ring_init(md_ring *r, uint32_t capacity);
 void md_ring_free(md_ring *r);
 
-/* Producer side. */
+/* Producer side. For account types t must be the head of an md_acct. */
 md_ring_result md_ring_push(md_ring *r, const md_tick *t);
 
-/* Consumer side: hands up to `limit` ticks to fn in order, then releases
- * their slots. Returns how many were handled. */
+/* Consumer side: hands up to `limit` messages to fn in order (an account
+ * message as the head of its md_acct), then releases their slots. Returns
+ * how many were handled. */
 size_t md_ring_drain(md_ring *r, size_t limit, void (*fn)(void *ctx, const md_tick *t),
                      void *ctx);
 

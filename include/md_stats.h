@@ -15,8 +15,9 @@
 #define MD_STATS_FIELDS(X)                                                                         \
     X(ticks_in)      /* ticks decoded from feeds on this worker */                                \
     X(applied)       /* ticks applied to the coalescer (owner side) */                            \
+    X(account_msgs)  /* position/order/balance/account messages applied (owner side) */           \
     X(duplicates)    /* older or repeated seq dropped */                                          \
-    X(refused)       /* new symbols refused: max_keys reached */                                  \
+    X(refused)       /* refused: max_keys, max_accounts, max_positions or max_orders reached */  \
     X(overflow)      /* aggregates that would overflow, dropped */                                \
     X(drops)         /* ticks dropped: ring to owner stayed full */                               \
     X(kernel_drops)  /* datagrams the kernel dropped (SO_RXQ_OVFL) */                             \
@@ -26,7 +27,9 @@
     X(heartbeats)    /* heartbeats received */                                                    \
     X(resets)        /* session resets applied */                                                 \
     X(connections)   /* stream connections accepted */                                            \
-    X(keys_written)  /* SET/SETEX acknowledged with OK */                                         \
+    X(keys_written)  /* price SET/SETEX acknowledged with OK */                                   \
+    X(account_writes) /* account-class SETEX acknowledged with OK */                              \
+    X(orders_deleted) /* DEL of terminal orders acknowledged */                                   \
     X(batches)       /* batches fully acknowledged */                                             \
     X(bytes_out)     /* bytes written to Redis */                                                 \
     X(redis_errors)  /* error replies, all types: the sum of the seven below */                   \
@@ -43,9 +46,15 @@
     X(refreshes)     /* keys re-asserted for live sources */                                      \
     X(expired_price) /* price keys Redis expired (watcher): their source went quiet */            \
     X(expired_fallback) /* price fallback keys Redis expired (last_good_ttl) */                   \
+    X(expired_positions) /* positions keys Redis expired: the account's source went quiet */      \
+    X(expired_orders) /* order and order list keys Redis expired */                               \
+    X(expired_balances) /* balances keys Redis expired */                                         \
+    X(expired_accounts) /* accounts keys Redis expired */                                         \
     X(events_published) /* expiry events PUBLISHed on events_channel */                           \
     X(keys)          /* gauge: symbols held */                                                    \
     X(dirty)         /* gauge: symbols waiting to be written */                                   \
+    X(accounts)      /* gauge: accounts held */                                                   \
+    X(dirty_accounts) /* gauge: accounts with values or deletes waiting */                        \
     X(inflight)      /* gauge: batches sent, not yet acknowledged */                              \
     X(live_sources)  /* gauge */
 

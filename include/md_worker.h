@@ -17,6 +17,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 
+#include "md_account.h"
 #include "md_config.h"
 #include "md_hist.h"
 #include "md_listen.h"
@@ -58,6 +59,7 @@ typedef struct md_worker {
     alignas(64) _Atomic int sleeping; /* set while blocked in the kernel */
     int ring_fd;
     md_state state;
+    md_accounts accounts;
     md_sources sources;
     md_redis redis;
     md_stats st;           /* owner-only counters */

@@ -64,6 +64,8 @@ enum {
     F_POW2 = 1,     /* K_U32: power of two */
     F_MIN_OPEN = 2, /* K_SECONDS: min itself is not allowed */
     F_EMPTY_OK = 4, /* K_TEMPLATE: "" is allowed (disables the key class) */
+    F_ACCOUNT = 8,  /* K_TEMPLATE: the variable is {account}, not {symbol} */
+    F_ORDER_ID = 16,/* K_TEMPLATE with F_ACCOUNT: {order_id} follows {account} */
 };
 
 typedef struct key_def {
@@ -85,6 +87,9 @@ enum key_id {
     KEY_REPORT_FILE,
     KEY_IDLE,
     KEY_MAX_KEYS,
+    KEY_MAX_ACCOUNTS,
+    KEY_MAX_POSITIONS,
+    KEY_MAX_ORDERS,
     KEY_SHUTDOWN_TIMEOUT,
     KEY_LISTEN,
     KEY_UDP_BUFFERS,
@@ -117,6 +122,15 @@ enum key_id {
     KEY_SET_NOTIFY_EVENTS,
     KEY_PUBLISH_EVENTS,
     KEY_EVENTS_CHANNEL,
+    KEY_POSITIONS_KEY,
+    KEY_POSITIONS_TTL,
+    KEY_ORDER_KEY,
+    KEY_ORDER_LIST_KEY,
+    KEY_ORDERS_TTL,
+    KEY_BALANCES_KEY,
+    KEY_BALANCES_TTL,
+    KEY_ACCOUNTS_KEY,
+    KEY_ACCOUNTS_TTL,
     KEY_REFRESH_FRACTION,
     KEY_SOURCE_TIMEOUT,
     NKEYS
@@ -148,6 +162,12 @@ static const key_def keys[NKEYS] = {
                   "wait: idle workers sleep (shared machines); spin: they poll, for isolated cores"},
     [KEY_MAX_KEYS] = {"mdcache", "max_keys", K_U32, OFF(max_keys), 0, 1, 1000000000, 0, "max-keys",
                       "most keys held in memory, whole process"},
+    [KEY_MAX_ACCOUNTS] = {"mdcache", "max_accounts", K_U32, OFF(max_accounts), 0, 1, 100000000, 0,
+                          NULL, "most accounts held in memory, whole process"},
+    [KEY_MAX_POSITIONS] = {"mdcache", "max_positions", K_U32, OFF(max_positions), 0, 1, 100000, 0,
+                           NULL, "most open positions per account"},
+    [KEY_MAX_ORDERS] = {"mdcache", "max_orders", K_U32, OFF(max_orders), 0, 1, 100000, 0, NULL,
+                        "most working orders per account"},
     [KEY_SHUTDOWN_TIMEOUT] = {"mdcache", "shutdown_timeout", K_SECONDS, OFF(shutdown_timeout_s), 0,
                               0, 3600, 0, "shutdown-timeout", "seconds to flush dirty keys on SIGTERM"},
     [KEY_LISTEN] = {"feeds", "listen", K_LISTEN, OFF(listen), 0, 0, 0, 0, NULL,
@@ -216,6 +236,29 @@ static const key_def keys[NKEYS] = {
                                 0, 0, 86400, 0, NULL, "seconds between fallback writes"},
     [KEY_LAST_GOOD_TTL] = {"keys", "last_good_ttl", K_U32, OFF(last_good_ttl_s), 0, 0, 31536000, 0,
                            NULL, "fallback key TTL in seconds (0 = no expiry)"},
+    [KEY_POSITIONS_KEY] = {"keys", "positions_key", K_TEMPLATE, OFF(positions_key),
+                           SZ(positions_key), 0, 0, F_EMPTY_OK | F_ACCOUNT, NULL,
+                           "an account's open positions, with {account}; empty = off"},
+    [KEY_POSITIONS_TTL] = {"keys", "positions_ttl", K_U32, OFF(positions_ttl_s), 0, 1, 31536000, 0,
+                           NULL, "seconds a positions key lives without a refresh"},
+    [KEY_ORDER_KEY] = {"keys", "order_key", K_TEMPLATE, OFF(order_key), SZ(order_key), 0, 0,
+                       F_EMPTY_OK | F_ACCOUNT | F_ORDER_ID, NULL,
+                       "one working order, with {account} then {order_id}; empty = off"},
+    [KEY_ORDER_LIST_KEY] = {"keys", "order_list_key", K_TEMPLATE, OFF(order_list_key),
+                            SZ(order_list_key), 0, 0, F_EMPTY_OK | F_ACCOUNT, NULL,
+                            "an account's working orders, with {account}; empty = off"},
+    [KEY_ORDERS_TTL] = {"keys", "orders_ttl", K_U32, OFF(orders_ttl_s), 0, 1, 31536000, 0, NULL,
+                        "seconds an order or order list key lives without a refresh"},
+    [KEY_BALANCES_KEY] = {"keys", "balances_key", K_TEMPLATE, OFF(balances_key),
+                          SZ(balances_key), 0, 0, F_EMPTY_OK | F_ACCOUNT, NULL,
+                          "an account's balance, with {account}; empty = off"},
+    [KEY_BALANCES_TTL] = {"keys", "balances_ttl", K_U32, OFF(balances_ttl_s), 0, 1, 31536000, 0,
+                          NULL, "seconds a balances key lives without a refresh"},
+    [KEY_ACCOUNTS_KEY] = {"keys", "accounts_key", K_TEMPLATE, OFF(accounts_key),
+                          SZ(accounts_key), 0, 0, F_EMPTY_OK | F_ACCOUNT, NULL,
+                          "an account's info, with {account}; empty = off"},
+    [KEY_ACCOUNTS_TTL] = {"keys", "accounts_ttl", K_U32, OFF(accounts_ttl_s), 0, 1, 31536000, 0,
+                          NULL, "seconds an accounts key lives without a refresh"},
     [KEY_REFRESH_FRACTION] = {"keys", "refresh_fraction", K_FRACTION, OFF(refresh_fraction), 0,
                               0, 1, 0, NULL, "re-assert an unchanged key after TTL * this"},
     [KEY_SOURCE_TIMEOUT] = {"keys", "source_timeout", K_SECONDS, OFF(source_timeout_s), 0, 0,
@@ -324,11 +367,30 @@ static bool parse_decimal(const char *s, double *out)
     return true;
 }
 
-static int count_symbol(const char *s)
+static int count_token(const char *s, const char *tok)
 {
     int n = 0;
-    for (const char *p = s; (p = strstr(p, "{symbol}")) != NULL; p += 8) n++;
+    size_t len = strlen(tok);
+    for (const char *p = s; (p = strstr(p, tok)) != NULL; p += len) n++;
     return n;
+}
+
+static int count_symbol(const char *s) { return count_token(s, "{symbol}"); }
+
+/* A template's variables, as key k wants them: NULL if fine, else what is
+ * wrong, for "must ..." messages. */
+static const char *template_problem(const key_def *k, const char *v)
+{
+    if (!v[0] && (k->flags & F_EMPTY_OK)) return NULL;
+    if (!(k->flags & F_ACCOUNT))
+        return count_symbol(v) == 1 ? NULL : "must contain {symbol} exactly once";
+    if (count_token(v, "{account}") != 1) return "must contain {account} exactly once";
+    if (!(k->flags & F_ORDER_ID)) return NULL;
+    const char *o = strstr(v, "{order_id}");
+    /* Something must separate the two, or a key could not be told apart. */
+    if (count_token(v, "{order_id}") != 1 || o <= strstr(v, "{account}") + 9)
+        return "must contain {account}, then something, then {order_id}, each once";
+    return NULL;
 }
 
 /* Sets one scalar key from text; `why` gets the reason on failure. Shared
@@ -362,10 +424,10 @@ static int set_key(md_config *cfg, const key_def *k, const char *v, char *why, s
         for (const char *p = v; *p; p++)
             if ((unsigned char)*p < 0x20 || *p == 0x7f)
                 return md_config_errf(why, whylen, "control character in value");
-        if (k->kind == K_TEMPLATE && !(len == 0 && (k->flags & F_EMPTY_OK)) &&
-            count_symbol(v) != 1)
-            return md_config_errf(why, whylen, "must contain {symbol} exactly once%s, got '%.64s'",
-                        k->flags & F_EMPTY_OK ? " (or be empty)" : "", v);
+        const char *bad = k->kind == K_TEMPLATE ? template_problem(k, v) : NULL;
+        if (bad)
+            return md_config_errf(why, whylen, "%s%s, got '%.64s'", bad,
+                                  k->flags & F_EMPTY_OK ? " (or be empty)" : "", v);
         memcpy(str_at(cfg, k), v, len + 1);
         return 0;
     }
@@ -559,7 +621,7 @@ static int ctx_handler(void *user, const char *section, const char *name, const 
             break;
         }
     if (!k) {
-        char list[256];
+        char list[512];
         size_t o = 0;
         list[0] = '\0';
         for (int i = 0; i < NKEYS && o < sizeof list; i++)
@@ -781,6 +843,19 @@ void md_config_defaults(md_config *cfg)
     cfg->set_notify_events = 1;
     strcpy(cfg->events_channel, "mdcache:events");
     cfg->source_timeout_s = 3;
+    cfg->max_accounts = 100000;
+    cfg->max_positions = 1000;
+    cfg->max_orders = 1000;
+    /* The seeds' keys and TTLs (seeds/orca-redis-operations.md). */
+    strcpy(cfg->positions_key, "hft:positions:{account}:all");
+    cfg->positions_ttl_s = 1;
+    strcpy(cfg->order_key, "hft:orders:pending:{account}:{order_id}");
+    strcpy(cfg->order_list_key, "hft:orders:pending:{account}");
+    cfg->orders_ttl_s = 1;
+    strcpy(cfg->balances_key, "hft:balances:{account}:all");
+    cfg->balances_ttl_s = 2;
+    strcpy(cfg->accounts_key, "hft:accounts:{account}");
+    cfg->accounts_ttl_s = 300;
 }
 
 /* Whole-config checks after the merge. Single values were range-checked as
@@ -820,6 +895,12 @@ static int validate(const md_config *cfg, const char *cpus_where, char *err, siz
     }
     if (count_symbol(cfg->price_key) != 1)
         return md_config_errf(err, errlen, "[keys] price_key: must contain {symbol} exactly once");
+    for (int id = 0; id < NKEYS; id++) {
+        const key_def *k = &keys[id];
+        const char *bad = k->kind == K_TEMPLATE && (k->flags & F_ACCOUNT)
+                              ? template_problem(k, cstr_at(cfg, k)) : NULL;
+        if (bad) return md_config_errf(err, errlen, "[%s] %s: %s", k->section, k->name, bad);
+    }
     if (cfg->publish_events && !cfg->events_channel[0])
         return md_config_errf(err, errlen, "[keys] publish_events = yes needs an events_channel");
     if (cfg->publish_events && !cfg->watch_expired)

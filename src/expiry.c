@@ -8,6 +8,7 @@
  */
 #include "md_expiry.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -18,7 +19,8 @@
 #define MD_EXPIRY_POLL_S 0.2 /* how often the read loop looks at the stop flag */
 
 size_t md_expiry_event_json(char *buf, size_t cap, const char *cls, const char *key,
-                            size_t klen, const char *sym, size_t slen, int64_t ts_ms)
+                            size_t klen, const char *field, const char *sym, size_t slen,
+                            int64_t ts_ms)
 {
     /* Keys are ours in shape, but their bytes came from Redis: escape. */
     size_t o = 0;
@@ -46,7 +48,9 @@ size_t md_expiry_event_json(char *buf, size_t cap, const char *cls, const char *
     PUTS(cls);
     PUTS("\",\"key\":\"");
     PUTJ(key, klen);
-    PUTS("\",\"symbol\":\"");
+    PUTS("\",\"");
+    PUTS(field);
+    PUTS("\":\"");
     PUTJ(sym, slen);
     char ts[32];
     snprintf(ts, sizeof ts, "\",\"ts\":%lld}", (long long)ts_ms);
@@ -167,25 +171,38 @@ static void publish_event(md_expiry *x, md_bconn *pub, bool *pub_open, const cha
     if (rep) freeReplyObject(rep);
 }
 
+/* Our key classes, most specific template first: an order key also has
+ * the shape of its account's order list key with a longer account. */
+static const struct {
+    const char *name;  /* "class" in events */
+    const char *field; /* what the template's variable names */
+    size_t counter;    /* offsetof(md_stats, ...) */
+} md_expiry_classes[MD_EXPIRY_CLASSES] = {
+    {"price", "symbol", offsetof(md_stats, expired_price)},
+    {"price_fallback", "symbol", offsetof(md_stats, expired_fallback)},
+    {"positions", "account", offsetof(md_stats, expired_positions)},
+    {"order", "account", offsetof(md_stats, expired_orders)},
+    {"order_list", "account", offsetof(md_stats, expired_orders)},
+    {"balances", "account", offsetof(md_stats, expired_balances)},
+    {"accounts", "account", offsetof(md_stats, expired_accounts)},
+};
+
 static void on_expired(md_expiry *x, const char *key, size_t klen, md_bconn *pub, bool *pub_open,
                        md_stats *st)
 {
-    const char *sym, *cls;
-    size_t slen;
-    if (md_keytpl_match(&x->price_tpl, key, klen, &sym, &slen)) {
-        cls = "price";
-        st->expired_price++;
-    } else if (x->cfg->last_good_key[0] && md_keytpl_match(&x->good_tpl, key, klen, &sym, &slen)) {
-        cls = "price_fallback";
-        st->expired_fallback++;
-    } else {
-        return; /* not ours */
-    }
+    const char *sym = NULL;
+    size_t slen = 0;
+    int c;
+    for (c = 0; c < MD_EXPIRY_CLASSES; c++)
+        if (x->tpl[c].nvars && md_keytpl_match(&x->tpl[c], key, klen, &sym, &slen)) break;
+    if (c == MD_EXPIRY_CLASSES) return; /* not ours */
+    (*(uint64_t *)((char *)st + md_expiry_classes[c].counter))++;
     MD_LOG_RL(MD_LOG_INFO, 5, "stale: %.*s expired (its source went quiet)", (int)klen, key);
     md_stats_publish(&x->pub, st);
     if (x->cfg->publish_events) {
         char json[1024];
-        md_expiry_event_json(json, sizeof json, cls, key, klen, sym, slen, epoch_ms());
+        md_expiry_event_json(json, sizeof json, md_expiry_classes[c].name, key, klen,
+                             md_expiry_classes[c].field, sym, slen, epoch_ms());
         publish_event(x, pub, pub_open, json, st);
         md_stats_publish(&x->pub, st);
     }
@@ -267,9 +284,18 @@ int md_expiry_start(md_expiry *x, const md_config *cfg, const md_redis_target *t
     x->cfg = cfg;
     x->target = t;
     if (!cfg->watch_expired) return 0;
-    if (md_keytpl_init(&x->price_tpl, cfg->key_prefix, cfg->price_key)) return -1;
-    if (cfg->last_good_key[0] && md_keytpl_init(&x->good_tpl, cfg->key_prefix, cfg->last_good_key))
-        return -1;
+    /* Same order as md_expiry_classes; an empty template stays nvars 0. */
+    const char *const tpls[MD_EXPIRY_CLASSES] = {
+        cfg->price_key,    cfg->last_good_key,  cfg->positions_key, cfg->order_key,
+        cfg->order_list_key, cfg->balances_key, cfg->accounts_key,
+    };
+    for (int c = 0; c < MD_EXPIRY_CLASSES; c++) {
+        bool sym = c < 2, order = c == 3;
+        if (tpls[c][0] && md_keytpl_init_vars(&x->tpl[c], cfg->key_prefix, tpls[c],
+                                              sym ? "{symbol}" : "{account}",
+                                              order ? "{order_id}" : NULL))
+            return -1;
+    }
     if (pthread_create(&x->thread, NULL, watch, x)) return -1;
     pthread_setname_np(x->thread, "mdcache-expiry");
     x->started = true;

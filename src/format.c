@@ -105,34 +105,83 @@ size_t md_format_price(const md_sym *s, char *buf, size_t cap)
 
 /* ---- key templates ------------------------------------------------------ */
 
-#define MD_SYMBOL_TOKEN "{symbol}"
-
-int md_keytpl_init(md_keytpl *k, const char *prefix, const char *tpl)
+/* Copies src[0, n) into dst (cap bytes) leaving room for a NUL. */
+static bool md_tpl_part(char *dst, size_t cap, uint8_t *len, const char *src, size_t n)
 {
-    const char *at;
-    size_t plen, hlen, tlen;
-    size_t tok = sizeof(MD_SYMBOL_TOKEN) - 1;
+    if (n >= cap)
+        return false;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+    *len = (uint8_t)n;
+    return true;
+}
+
+int md_keytpl_init_vars(md_keytpl *k, const char *prefix, const char *tpl, const char *var1,
+                        const char *var2)
+{
+    const char *at1, *at2 = NULL;
+    size_t plen, l1 = strlen(var1), l2 = var2 ? strlen(var2) : 0;
+    char head[sizeof(k->head)];
 
     memset(k, 0, sizeof(*k));
     if (!tpl)
         return -1;
     if (!prefix)
         prefix = "";
-    at = strstr(tpl, MD_SYMBOL_TOKEN);
-    if (!at || strstr(at + tok, MD_SYMBOL_TOKEN))
+    at1 = strstr(tpl, var1);
+    if (!at1 || strstr(at1 + l1, var1))
         return -1;
+    if (var2) {
+        /* Both variables, once each, the first before the second, with
+         * something between them so a key can be split again. */
+        at2 = strstr(at1 + l1, var2);
+        if (!at2 || at2 == at1 + l1 || strstr(at2 + l2, var2) || strstr(tpl, var2) != at2)
+            return -1;
+    }
     plen = strlen(prefix);
-    hlen = plen + (size_t)(at - tpl);
-    tlen = strlen(at + tok);
-    /* Leave room for a NUL so head/tail stay printable C strings. */
-    if (hlen >= sizeof(k->head) || tlen >= sizeof(k->tail))
+    if (plen + (size_t)(at1 - tpl) >= sizeof(head))
         return -1;
-    memcpy(k->head, prefix, plen);
-    memcpy(k->head + plen, tpl, (size_t)(at - tpl));
-    memcpy(k->tail, at + tok, tlen);
-    k->head_len = (uint8_t)hlen;
-    k->tail_len = (uint8_t)tlen;
+    memcpy(head, prefix, plen);
+    memcpy(head + plen, tpl, (size_t)(at1 - tpl));
+    if (!md_tpl_part(k->head, sizeof(k->head), &k->head_len, head, plen + (size_t)(at1 - tpl)))
+        return -1;
+    if (var2) {
+        if (!md_tpl_part(k->mid, sizeof(k->mid), &k->mid_len, at1 + l1, (size_t)(at2 - at1 - l1)) ||
+            !md_tpl_part(k->tail, sizeof(k->tail), &k->tail_len, at2 + l2, strlen(at2 + l2)))
+            return -1;
+        k->nvars = 2;
+    } else {
+        if (!md_tpl_part(k->tail, sizeof(k->tail), &k->tail_len, at1 + l1, strlen(at1 + l1)))
+            return -1;
+        k->nvars = 1;
+    }
     return 0;
+}
+
+int md_keytpl_init(md_keytpl *k, const char *prefix, const char *tpl)
+{
+    return md_keytpl_init_vars(k, prefix, tpl, "{symbol}", NULL);
+}
+
+size_t md_keytpl_format2(const md_keytpl *k, const char *a, size_t alen, const char *b,
+                         size_t blen, char *buf, size_t cap)
+{
+    size_t n = (size_t)k->head_len + alen + k->mid_len + blen + k->tail_len;
+    char *p = buf;
+
+    if (n + 1 > cap)
+        return 0;
+    memcpy(p, k->head, k->head_len);
+    p += k->head_len;
+    memcpy(p, a, alen);
+    p += alen;
+    memcpy(p, k->mid, k->mid_len);
+    p += k->mid_len;
+    memcpy(p, b, blen);
+    p += blen;
+    memcpy(p, k->tail, k->tail_len);
+    buf[n] = '\0';
+    return n;
 }
 
 /* Writes head + sym + tail and a NUL; returns the key length, 0 if the key
@@ -250,5 +299,210 @@ bool md_keytpl_match(const md_keytpl *k, const char *key, size_t len, const char
     if (memcmp(key + len - k->tail_len, k->tail, k->tail_len) != 0) return false;
     *sym = key + k->head_len;
     *sym_len = len - k->head_len - k->tail_len;
+    if (k->nvars == 2) {
+        /* The first variable ends at the first mid that leaves a non-empty
+         * second one; a name containing mid itself is split there. */
+        const char *v = *sym;
+        size_t vl = *sym_len;
+        for (size_t i = 1; i + k->mid_len < vl; i++)
+            if (memcmp(v + i, k->mid, k->mid_len) == 0) {
+                *sym_len = i;
+                return true;
+            }
+        return false;
+    }
     return true;
+}
+
+/* ---- account values ----------------------------------------------------- */
+
+/* Names are printable ASCII without space (the decoders see to it), so the
+ * only bytes JSON needs escaped are '"' and '\\': at most 2 * len + 2. */
+static size_t md_put_jstr(char *p, const char *s, size_t len)
+{
+    char *o = p;
+
+    *o++ = '"';
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '"' || s[i] == '\\')
+            *o++ = '\\';
+        *o++ = s[i];
+    }
+    *o++ = '"';
+    return (size_t)(o - p);
+}
+
+static size_t md_put_jstr_or_null(char *p, const char *s, size_t len)
+{
+    return len ? md_put_jstr(p, s, len) : md_put_lit(p, "null");
+}
+
+static int64_t md_epoch_ms(int64_t ns)
+{
+    int64_t ms = ns / 1000000;
+    return ns % 1000000 < 0 ? ms - 1 : ms;
+}
+
+static size_t md_put_ts_ms(char *p, int64_t ns)
+{
+    return ns ? md_fmt_i64(md_epoch_ms(ns), p) : md_put_lit(p, "null");
+}
+
+/* Worst cases, escaping included: the fixed parts of a value, one
+ * position entry, one order object. */
+#define MD_ACCT_HEAD_MAX 512
+#define MD_POS_JSON_MAX 256
+#define MD_ORDER_JSON_MAX 512
+
+size_t md_account_value_max(uint32_t max_positions, uint32_t max_orders)
+{
+    size_t p = (size_t)max_positions * MD_POS_JSON_MAX, o = (size_t)max_orders * MD_ORDER_JSON_MAX;
+    return MD_ACCT_HEAD_MAX + (p > o ? p : o);
+}
+
+static size_t md_put_order(char *p, const md_account *a, const md_order *o)
+{
+    static const char *const side[] = {"null", "\"buy\"", "\"sell\""};
+    static const char *const status[] = {"null", "\"working\"", "\"filled\"", "\"cancelled\"",
+                                         "\"rejected\""};
+    char *q = p;
+
+    q += md_put_lit(q, "{\"account\":");
+    q += md_put_jstr(q, a->name, a->name_len);
+    q += md_put_lit(q, ",\"order_id\":");
+    q += md_put_jstr(q, o->id, o->id_len);
+    q += md_put_lit(q, ",\"symbol\":");
+    q += md_put_jstr_or_null(q, o->symbol, o->sym_len);
+    q += md_put_lit(q, ",\"side\":");
+    q += md_put_lit(q, side[o->side <= MD_SIDE_SELL ? o->side : 0]);
+    q += md_put_lit(q, ",\"qty\":");
+    q += md_put_dec(q, o->qty);
+    q += md_put_lit(q, ",\"price\":");
+    q += md_put_dec(q, o->price);
+    q += md_put_lit(q, ",\"status\":");
+    q += md_put_lit(q, status[o->status <= MD_ORDER_REJECTED ? o->status : 0]);
+    q += md_put_lit(q, ",\"timestamp\":");
+    q += md_put_ts_ms(q, o->ts_ns);
+    *q++ = '}';
+    return (size_t)(q - p);
+}
+
+/* The tail every list value shares: ],"count":N,"timestamp":ms} */
+static size_t md_put_list_end(char *p, uint32_t count, int64_t ts_ns)
+{
+    char *q = p;
+
+    q += md_put_lit(q, "],\"count\":");
+    q += md_fmt_u64(count, q);
+    q += md_put_lit(q, ",\"timestamp\":");
+    q += md_put_ts_ms(q, ts_ns);
+    *q++ = '}';
+    *q = '\0';
+    return (size_t)(q - p);
+}
+
+size_t md_format_positions(const md_account *a, char *buf, size_t cap)
+{
+    char *q = buf;
+
+    if (cap < MD_ACCT_HEAD_MAX + (size_t)a->npos * MD_POS_JSON_MAX)
+        return 0;
+    q += md_put_lit(q, "{\"account\":");
+    q += md_put_jstr(q, a->name, a->name_len);
+    q += md_put_lit(q, ",\"positions\":[");
+    for (uint32_t i = 0; i < a->npos; i++) {
+        const md_position *p = &a->pos[i];
+        if (i)
+            *q++ = ',';
+        q += md_put_lit(q, "{\"symbol\":");
+        q += md_put_jstr(q, p->symbol, p->sym_len);
+        q += md_put_lit(q, ",\"net_pos\":");
+        q += md_put_dec(q, p->net_pos);
+        q += md_put_lit(q, ",\"avg_price\":");
+        q += md_put_dec(q, p->avg_price);
+        q += md_put_lit(q, ",\"timestamp\":");
+        q += md_put_ts_ms(q, p->ts_ns);
+        *q++ = '}';
+    }
+    q += md_put_list_end(q, a->npos, a->ts_ns[MD_AC_POSITIONS]);
+    return (size_t)(q - buf);
+}
+
+size_t md_format_order(const md_account *a, const md_order *o, char *buf, size_t cap)
+{
+    size_t n;
+
+    if (cap < MD_ORDER_JSON_MAX)
+        return 0;
+    n = md_put_order(buf, a, o);
+    buf[n] = '\0';
+    return n;
+}
+
+size_t md_format_orders(const md_account *a, char *buf, size_t cap)
+{
+    char *q = buf;
+    uint32_t listed = 0;
+
+    if (cap < MD_ACCT_HEAD_MAX + (size_t)a->working * MD_ORDER_JSON_MAX)
+        return 0;
+    q += md_put_lit(q, "{\"account\":");
+    q += md_put_jstr(q, a->name, a->name_len);
+    q += md_put_lit(q, ",\"orders\":[");
+    for (uint32_t i = 0; i < a->nord; i++) {
+        if (a->ord[i].slot != MD_OSLOT_LIVE)
+            continue;
+        if (listed++)
+            *q++ = ',';
+        q += md_put_order(q, a, &a->ord[i]);
+    }
+    q += md_put_list_end(q, listed, a->ts_ns[MD_AC_ORDERS]);
+    return (size_t)(q - buf);
+}
+
+size_t md_format_balance(const md_account *a, char *buf, size_t cap)
+{
+    char *q = buf;
+
+    if (cap < MD_ACCT_HEAD_MAX)
+        return 0;
+    q += md_put_lit(q, "{\"account\":");
+    q += md_put_jstr(q, a->name, a->name_len);
+    q += md_put_lit(q, ",\"cash\":");
+    q += md_put_dec(q, a->cash);
+    q += md_put_lit(q, ",\"realized_pnl\":");
+    q += md_put_dec(q, a->realized);
+    q += md_put_lit(q, ",\"unrealized_pnl\":");
+    q += md_put_dec(q, a->unrealized);
+    q += md_put_lit(q, ",\"timestamp\":");
+    q += md_put_ts_ms(q, a->ts_ns[MD_AC_BALANCE]);
+    *q++ = '}';
+    *q = '\0';
+    return (size_t)(q - buf);
+}
+
+size_t md_format_accounts(const md_account *a, char *buf, size_t cap)
+{
+    static const char *const active[] = {"null", "false", "true"};
+    char *q = buf;
+    int64_t ms = md_epoch_ms(a->ts_ns[MD_AC_INFO]);
+
+    if (cap < MD_ACCT_HEAD_MAX)
+        return 0;
+    q += md_put_lit(q, "{\"accounts\":[{\"name\":");
+    q += md_put_jstr(q, a->name, a->name_len);
+    q += md_put_lit(q, ",\"id\":");
+    q += md_put_jstr_or_null(q, a->id, a->id_len);
+    q += md_put_lit(q, ",\"active\":");
+    q += md_put_lit(q, active[a->active <= MD_ACTIVE_YES ? a->active : 0]);
+    /* The seeds' writer stores time.time(): epoch seconds with a fraction. */
+    q += md_put_lit(q, "}],\"count\":1,\"cached\":false,\"timestamp\":");
+    q += md_fmt_i64(ms / 1000, q);
+    *q++ = '.';
+    *q++ = (char)('0' + (ms % 1000) / 100);
+    *q++ = (char)('0' + (ms % 100) / 10);
+    *q++ = (char)('0' + ms % 10);
+    *q++ = '}';
+    *q = '\0';
+    return (size_t)(q - buf);
 }

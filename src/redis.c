@@ -29,6 +29,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "md_account.h"
 #include "md_log.h"
 #include "md_state.h"
 #include "md_worker.h"
@@ -147,8 +148,14 @@ int md_redis_init(md_redis *r, struct md_worker *w, const md_config *cfg,
     r->target = target;
     r->fd = -1;
     r->state = MD_REDIS_DOWN;
-    r->wcap = (size_t)cfg->max_batch * MD_PER_KEY_MAX + 4096;
+    /* An account value can be far longer than a price (an order list of
+     * max_orders orders): the buffer holds a full batch of prices or one
+     * such value, whichever is more. */
+    r->acap = md_account_value_max(cfg->max_positions, cfg->max_orders);
+    r->abuf = malloc(r->acap);
+    r->wcap = (size_t)cfg->max_batch * MD_PER_KEY_MAX + r->acap + MD_KEY_MAX + 4096;
     r->wbuf = malloc(r->wcap);
+    if (!r->abuf) return -1;
     r->rcap = MD_RBUF;
     r->rbuf = malloc(r->rcap);
     if (target->tls) {
@@ -173,6 +180,22 @@ int md_redis_init(md_redis *r, struct md_worker *w, const md_config *cfg,
         return -1;
     if (cfg->price_channel[0] && md_keytpl_init(&r->chan_tpl, cfg->key_prefix, cfg->price_channel))
         return -1;
+    static const struct { uint8_t kind; size_t off; } acct_keys[] = {
+        {MD_CMD_POSITIONS, offsetof(md_config, positions_key)},
+        {MD_CMD_BALANCE, offsetof(md_config, balances_key)},
+        {MD_CMD_ACCOUNT, offsetof(md_config, accounts_key)},
+        {MD_CMD_ORDER, offsetof(md_config, order_key)},
+        {MD_CMD_ORDER_DEL, offsetof(md_config, order_key)},
+        {MD_CMD_ORDER_LIST, offsetof(md_config, order_list_key)},
+    };
+    for (size_t i = 0; i < sizeof acct_keys / sizeof acct_keys[0]; i++) {
+        const char *tpl = (const char *)cfg + acct_keys[i].off;
+        bool two = acct_keys[i].kind == MD_CMD_ORDER || acct_keys[i].kind == MD_CMD_ORDER_DEL;
+        /* An empty template leaves nvars 0: that class is not written. */
+        if (tpl[0] && md_keytpl_init_vars(&r->acct_tpl[acct_keys[i].kind], cfg->key_prefix, tpl,
+                                          "{account}", two ? "{order_id}" : NULL))
+            return -1;
+    }
     return 0;
 }
 
@@ -186,6 +209,7 @@ void md_redis_free(md_redis *r)
     }
     md_tls_free(r->tls);
     free(r->wbuf);
+    free(r->abuf);
     free(r->cbuf);
     free(r->rbuf);
     free(r->pbuf);
@@ -218,8 +242,35 @@ md_rerr md_redis_error_class(const char *msg)
 
 static const char *cmd_class(uint8_t kind)
 {
-    return kind == MD_CMD_GOOD ? "price fallback" : kind == MD_CMD_PUBLISH ? "price push" : "price";
+    switch (kind) {
+    case MD_CMD_GOOD: return "price fallback";
+    case MD_CMD_PUBLISH: return "price push";
+    case MD_CMD_POSITIONS: return "positions";
+    case MD_CMD_BALANCE: return "balances";
+    case MD_CMD_ACCOUNT: return "accounts";
+    case MD_CMD_ORDER: return "order";
+    case MD_CMD_ORDER_DEL: return "order delete";
+    case MD_CMD_ORDER_LIST: return "order list";
+    default: return "price";
+    }
 }
+
+static bool is_account_kind(uint8_t kind) { return kind >= MD_CMD_POSITIONS; }
+
+/* The account class a command writes (MD_AC_COUNT: one order's key). */
+static int cmd_acls(uint8_t kind)
+{
+    switch (kind) {
+    case MD_CMD_POSITIONS: return MD_AC_POSITIONS;
+    case MD_CMD_BALANCE: return MD_AC_BALANCE;
+    case MD_CMD_ACCOUNT: return MD_AC_INFO;
+    case MD_CMD_ORDER_LIST: return MD_AC_ORDERS;
+    default: return MD_AC_COUNT;
+    }
+}
+
+/* What a data command wrote, for logs: the symbol or the account. */
+static const char *cmd_name(const md_cmd *c) { return is_account_kind(c->kind) ? c->a->name : c->s->symbol; }
 
 /* ---- connection state machine --------------------------------------- */
 
@@ -260,6 +311,8 @@ static void requeue(md_redis *r, const md_cmd *c)
         md_state_requeue(&r->w->state, s, 0, 0);
     } else if (c->kind == MD_CMD_LATEST) {
         md_state_requeue(&r->w->state, s, c->first_ns, c->ticks);
+    } else if (is_account_kind(c->kind)) {
+        md_accounts_requeue(&r->w->accounts, c->a, cmd_acls(c->kind), c->order);
     }
 }
 
@@ -276,7 +329,8 @@ uint64_t md_redis_unacked(const md_redis *r)
     uint64_t n = 0;
     for (uint32_t i = 0; i < r->blen; i++) {
         const md_batch *b = &r->batches[(r->bhead + i) % r->bcap];
-        for (uint32_t j = b->next; j < b->ncmds; j++) n += b->cmds[j].kind == MD_CMD_LATEST;
+        for (uint32_t j = b->next; j < b->ncmds; j++)
+            n += b->cmds[j].kind == MD_CMD_LATEST || is_account_kind(b->cmds[j].kind);
     }
     return n;
 }
@@ -423,6 +477,8 @@ static void become_ready(md_redis *r, int64_t now)
     r->ever_connected = true;
     md_state_mark_live_dirty(&r->w->state, &r->w->sources, r->w->now,
                              (int64_t)(r->cfg->source_timeout_s * 1e9));
+    md_accounts_mark_live_dirty(&r->w->accounts, &r->w->sources, r->w->now,
+                                (int64_t)(r->cfg->source_timeout_s * 1e9));
 }
 
 static void handshake_failed(md_redis *r, int64_t now, const char *what, const char *why)
@@ -583,6 +639,16 @@ static bool on_data_error(md_redis *r, md_cmd *c, const char *err, int64_t now)
                       r->w->id, r->target->display, err);
             return true;
         }
+        if (is_account_kind(c->kind)) {
+            /* Same reasoning: an ACL written for price:* must not stop the
+             * prices. The value goes out again at its next change or
+             * refresh, which is how an ACL fixed later is noticed. */
+            MD_LOG_RL(MD_LOG_WARN, 1,
+                      "worker %d: redis %s refused a %s write for account '%s': %s; price keys "
+                      "go on, the account value is retried on its next change or refresh",
+                      r->w->id, r->target->display, cmd_class(c->kind), c->a->name, err);
+            return true;
+        }
         if (c->kind == MD_CMD_PUBLISH) {
             /* A push is a courtesy to readers: the key holds the truth. */
             MD_LOG_RL(MD_LOG_WARN, 1,
@@ -602,7 +668,7 @@ static bool on_data_error(md_redis *r, md_cmd *c, const char *err, int64_t now)
         /* Unknown: retrying at once could loop forever on a permanent
          * error. The key is written again on its next change or refresh. */
         MD_LOG_RL(MD_LOG_WARN, 3, "worker %d: redis %s: error reply to a %s write for '%s': %s",
-                  r->w->id, r->target->display, cmd_class(c->kind), c->s->symbol, err);
+                  r->w->id, r->target->display, cmd_class(c->kind), cmd_name(c), err);
         return true;
     }
     return true;
@@ -647,6 +713,11 @@ static bool on_reply(md_redis *r, int64_t now)
          * distribution is per tick like the baselines' (bench/). */
         if (c->first_ns)
             md_hist_record_n(w->h_latency, (uint64_t)(now - c->first_ns), c->ticks);
+    } else if (c->kind == MD_CMD_ORDER_DEL) {
+        r->w->st.orders_deleted++;
+        md_account_order_deleted(c->a, (uint32_t)c->order);
+    } else if (is_account_kind(c->kind)) {
+        r->w->st.account_writes++;
     }
     if (++b->next < b->ncmds) return true;
 
@@ -746,6 +817,90 @@ void md_redis_on_recv(md_redis *r, uint32_t gen, int res, int64_t now)
 
 /* ---- the batch writer ------------------------------------------------ */
 
+/* Room in the batch buffer for one more command carrying vlen value bytes. */
+static bool has_room(const md_redis *r, size_t len, size_t vlen)
+{
+    return r->wcap - len >= MD_KEY_MAX + vlen + 128;
+}
+
+/* Writes what account a has due into the batch, from wbuf[*len] and
+ * cmds[*n], at most max_cmds commands. True if a has nothing left to
+ * write; false if the batch ran out of room first (the rest stays due). */
+static bool add_account(md_redis *r, md_account *a, md_cmd *cmds, uint32_t *n, uint32_t max_cmds,
+                        size_t *len, int64_t now)
+{
+    static const struct { int c; uint8_t kind; } simple[] = {
+        {MD_AC_POSITIONS, MD_CMD_POSITIONS},
+        {MD_AC_BALANCE, MD_CMD_BALANCE},
+        {MD_AC_INFO, MD_CMD_ACCOUNT},
+    };
+    const md_config *cfg = r->cfg;
+    const uint32_t ttl[MD_AC_COUNT] = {cfg->positions_ttl_s, cfg->orders_ttl_s,
+                                       cfg->balances_ttl_s, cfg->accounts_ttl_s};
+    char key[MD_KEY_MAX];
+    size_t klen, vlen;
+
+    for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++) {
+        int c = simple[i].c;
+        const md_keytpl *tpl = &r->acct_tpl[simple[i].kind];
+        if (!(a->due & MD_AC_BIT(c))) continue;
+        if (tpl->nvars == 0) { /* class switched off */
+            a->due &= (uint8_t)~MD_AC_BIT(c);
+            continue;
+        }
+        vlen = c == MD_AC_POSITIONS ? md_format_positions(a, r->abuf, r->acap)
+               : c == MD_AC_BALANCE ? md_format_balance(a, r->abuf, r->acap)
+                                    : md_format_accounts(a, r->abuf, r->acap);
+        if (*n >= max_cmds || !has_room(r, *len, vlen)) return false;
+        klen = md_keytpl_format(tpl, a->name, a->name_len, key, sizeof key);
+        *len += md_resp_setex(r->wbuf + *len, r->wcap - *len, key, klen, ttl[c], r->abuf, vlen);
+        cmds[(*n)++] = (md_cmd){.a = a, .order = -1, .kind = simple[i].kind};
+        a->due &= (uint8_t)~MD_AC_BIT(c);
+        a->written_ns[c] = now;
+    }
+    /* Orders before the list, so a reader who finds an id in the list
+     * finds its key too. */
+    const md_keytpl *otpl = &r->acct_tpl[MD_CMD_ORDER];
+    int32_t i;
+    while ((i = md_account_next_order(a)) >= 0) {
+        md_order *o = &a->ord[i];
+        bool del = o->slot == MD_OSLOT_GONE;
+        if (otpl->nvars == 0) {
+            if (del) md_account_order_deleted(a, (uint32_t)i);
+            continue;
+        }
+        vlen = del ? 0 : md_format_order(a, o, r->abuf, r->acap);
+        if (*n >= max_cmds || !has_room(r, *len, vlen)) {
+            md_accounts_requeue(&r->w->accounts, a, MD_AC_COUNT, i);
+            return false;
+        }
+        klen = md_keytpl_format2(otpl, a->name, a->name_len, o->id, o->id_len, key, sizeof key);
+        if (del) {
+            const char *argv[2] = {"DEL", key};
+            size_t lens[2] = {3, klen};
+            *len += md_resp_cmd(r->wbuf + *len, r->wcap - *len, 2, argv, lens);
+        } else {
+            *len += md_resp_setex(r->wbuf + *len, r->wcap - *len, key, klen, cfg->orders_ttl_s,
+                                  r->abuf, vlen);
+        }
+        cmds[(*n)++] = (md_cmd){.a = a, .order = i, .kind = del ? MD_CMD_ORDER_DEL : MD_CMD_ORDER};
+    }
+    if (a->due & MD_AC_BIT(MD_AC_ORDERS)) {
+        const md_keytpl *ltpl = &r->acct_tpl[MD_CMD_ORDER_LIST];
+        if (ltpl->nvars) {
+            vlen = md_format_orders(a, r->abuf, r->acap);
+            if (*n >= max_cmds || !has_room(r, *len, vlen)) return false;
+            klen = md_keytpl_format(ltpl, a->name, a->name_len, key, sizeof key);
+            *len += md_resp_setex(r->wbuf + *len, r->wcap - *len, key, klen, cfg->orders_ttl_s,
+                                  r->abuf, vlen);
+            cmds[(*n)++] = (md_cmd){.a = a, .order = -1, .kind = MD_CMD_ORDER_LIST};
+        }
+        a->due &= (uint8_t)~MD_AC_BIT(MD_AC_ORDERS);
+        a->written_ns[MD_AC_ORDERS] = now;
+    }
+    return md_account_done(a);
+}
+
 static void start_batch(md_redis *r, int64_t now)
 {
     md_state *st = &r->w->state;
@@ -761,10 +916,21 @@ static void start_batch(md_redis *r, int64_t now)
     md_cmd *cmds = b->cmds;
     uint32_t ncmds = 0;
     md_sym *s;
+    md_account *a;
+    /* Accounts first, but with at most half the batch, so neither a burst
+     * of prices nor one of account updates keeps the other waiting. */
+    uint32_t acct_max = cfg->max_batch > 1 ? cfg->max_batch / 2 : 1;
+    while ((a = md_accounts_peek(&r->w->accounts)) != NULL) {
+        bool done = add_account(r, a, cmds, &ncmds, acct_max, &len, now);
+        if (!done) break;
+        md_accounts_pop(&r->w->accounts);
+    }
+    nkeys = ncmds;
     while (nkeys < cfg->max_batch && r->wcap - len >= MD_PER_KEY_MAX &&
            (s = md_state_pop_dirty(st))) {
         uint32_t first = ncmds;
-        cmds[ncmds++] = (md_cmd){s, s->first_dirty_ns, s->dirty_ticks, MD_CMD_LATEST};
+        cmds[ncmds++] = (md_cmd){.s = s, .first_ns = s->first_dirty_ns, .ticks = s->dirty_ticks,
+                                 .kind = MD_CMD_LATEST};
         s->dirty_ticks = 0;
         size_t vlen = md_format_price(s, val, sizeof val);
         size_t klen = md_keytpl_format(&r->price_tpl, s->symbol, s->sym_len, key, sizeof key);
@@ -777,7 +943,7 @@ static void start_batch(md_redis *r, int64_t now)
                                      val, vlen);
             else
                 len += md_resp_set(r->wbuf + len, r->wcap - len, key, klen, val, vlen);
-            cmds[ncmds++] = (md_cmd){s, 0, 0, MD_CMD_GOOD};
+            cmds[ncmds++] = (md_cmd){.s = s, .kind = MD_CMD_GOOD};
             s->last_good_due = 0;
             s->last_good_ns = now;
         }
@@ -788,7 +954,7 @@ static void start_batch(md_redis *r, int64_t now)
             size_t lens[3] = {7, 0, vlen};
             lens[1] = md_keytpl_format(&r->chan_tpl, s->symbol, s->sym_len, key, sizeof key);
             len += md_resp_cmd(r->wbuf + len, r->wcap - len, 3, argv, lens);
-            cmds[ncmds++] = (md_cmd){s, 0, 0, MD_CMD_PUBLISH};
+            cmds[ncmds++] = (md_cmd){.s = s, .kind = MD_CMD_PUBLISH};
         }
         nkeys++;
     }
@@ -827,8 +993,8 @@ void md_redis_poll(md_redis *r, int64_t now)
             fail(r, now);
             break;
         }
-        if (!out_busy(r) && r->blen < r->cfg->max_inflight && r->w->state.dq_len > 0 &&
-            now >= r->hold_until_ns)
+        if (!out_busy(r) && r->blen < r->cfg->max_inflight &&
+            (r->w->state.dq_len > 0 || r->w->accounts.dq_len > 0) && now >= r->hold_until_ns)
             start_batch(r, now);
         break;
     case MD_REDIS_CLOSING:
@@ -838,4 +1004,7 @@ void md_redis_poll(md_redis *r, int64_t now)
     }
 }
 
-bool md_redis_idle(const md_redis *r) { return r->w->state.dq_len == 0 && r->blen == 0; }
+bool md_redis_idle(const md_redis *r)
+{
+    return r->w->state.dq_len == 0 && r->w->accounts.dq_len == 0 && r->blen == 0;
+}

@@ -17,6 +17,7 @@
 #include "md_ring.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 /* The handful of named accessors; no other atomics in this file. */
 static inline uint64_t md_ring_get_own(_Atomic uint64_t *p)
@@ -34,9 +35,16 @@ static inline void md_ring_put_ordered(_Atomic uint64_t *p, uint64_t v)
     atomic_store_explicit(p, v, memory_order_release);
 }
 
+/* Slots a message takes: an md_acct spans two consecutive ones. */
+static inline uint64_t md_ring_slots_of(const md_tick *t)
+{
+    return md_tick_is_account(t->type) ? 2 : 1;
+}
+
 int md_ring_init(md_ring *r, uint32_t capacity)
 {
-    uint64_t cap = 2;
+    /* 4: a two-slot record plus the pad slot that can precede it must fit. */
+    uint64_t cap = 4;
 
     /* Cap at 2^31 slots: far beyond any sane ring and keeps the rounding
      * loop and the allocation size obviously in range. */
@@ -66,15 +74,27 @@ md_ring_result md_ring_push(md_ring *r, const md_tick *t)
 {
     uint64_t tail = md_ring_get_own(&r->tail);
     uint64_t cap = r->mask + 1;
+    uint64_t n = md_ring_slots_of(t);
+    /* A record never wraps, so the callback always sees it contiguous: a
+     * two-slot record that would start in the last slot is preceded by a
+     * pad slot (type NONE) that the consumer steps over. */
+    uint64_t pad = (n == 2 && (tail & r->mask) == r->mask) ? 1 : 0;
 
-    if (tail - r->head_cache >= cap) {
+    if (tail + pad + n - r->head_cache > cap) {
         /* Looks full from the cached view: pay for the shared read once. */
         r->head_cache = md_ring_get_acquire(&r->head);
-        if (tail - r->head_cache >= cap)
+        if (tail + pad + n - r->head_cache > cap)
             return MD_RING_FULL;
     }
-    r->slots[tail & r->mask] = *t;
-    md_ring_put_ordered(&r->tail, tail + 1);
+    if (pad) {
+        r->slots[tail & r->mask].type = MD_TICK_NONE;
+        tail++;
+    }
+    if (n == 1)
+        r->slots[tail & r->mask] = *t;
+    else
+        memcpy(&r->slots[tail & r->mask], t, sizeof(md_acct));
+    md_ring_put_ordered(&r->tail, tail + n);
     return MD_RING_OK;
 }
 
@@ -90,16 +110,25 @@ size_t md_ring_drain(md_ring *r, size_t limit, void (*fn)(void *ctx, const md_ti
         if (avail == 0)
             return 0;
     }
-    if (avail > limit)
-        avail = limit;
-    /* The callback reads the slot in place; the slots are released in one
-     * store after the batch, so the producer sees one head update per
-     * drain rather than one per tick. */
-    for (uint64_t i = 0; i < avail; i++)
-        fn(ctx, &r->slots[(head + i) & r->mask]);
-    if (avail)
-        md_ring_put_ordered(&r->head, head + avail);
-    return (size_t)avail;
+    /* The callback reads each record in place; the slots are released in
+     * one store after the batch, so the producer sees one head update per
+     * drain rather than one per tick. The producer publishes whole records
+     * only, so avail never ends inside one. */
+    uint64_t i = 0;
+    size_t handled = 0;
+    while (i < avail && handled < limit) {
+        const md_tick *t = &r->slots[(head + i) & r->mask];
+        if (t->type == MD_TICK_NONE) {
+            i++;
+            continue;
+        }
+        fn(ctx, t);
+        handled++;
+        i += md_ring_slots_of(t);
+    }
+    if (i)
+        md_ring_put_ordered(&r->head, head + i);
+    return handled;
 }
 
 size_t md_ring_size(const md_ring *r)

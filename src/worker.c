@@ -83,6 +83,25 @@ struct io_uring_sqe *md_worker_sqe(md_worker *w)
 
 /* ---- routing: decoded tick -> owner ---------------------------------- */
 
+static void apply_account(md_worker *w, const md_acct *m)
+{
+    struct timespec wall;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    switch (md_accounts_apply(&w->accounts, m,
+                              (int64_t)wall.tv_sec * 1000000000LL + wall.tv_nsec)) {
+    case MD_APPLY_OK: w->st.account_msgs++; break;
+    case MD_APPLY_DUPLICATE: w->st.duplicates++; break;
+    case MD_APPLY_FULL:
+        w->st.refused++;
+        MD_LOG_RL(MD_LOG_WARN, 2,
+                  "worker %d: account '%s': max_accounts, max_positions or max_orders reached, "
+                  "message refused",
+                  w->id, m->account);
+        break;
+    default: break;
+    }
+}
+
 static void apply_local(md_worker *w, const md_tick *t)
 {
     if (t->type == MD_TICK_HEARTBEAT) {
@@ -90,6 +109,10 @@ static void apply_local(md_worker *w, const md_tick *t)
         return;
     }
     md_sources_touch(&w->sources, t->src_hash, w->now);
+    if (md_tick_is_account(t->type)) {
+        apply_account(w, md_tick_acct(t));
+        return;
+    }
     switch (md_state_apply_hashed(&w->state, t, t->sym_hash, w->now)) {
     case MD_APPLY_OK:
         w->st.applied++;
@@ -166,17 +189,33 @@ static void route(md_worker *w, const md_tick *t)
         push_to(w, owner, t);
 }
 
+/* Fills in what the worker knows about a decoded message: its feed, its
+ * latency origin and its source and routing hashes. */
+static void stamp(md_worker *w, md_tick *t)
+{
+    t->feed_id = (uint32_t)w->cur->id;
+    /* A sender's origin stamp is only believable if it is not in our
+     * future (then it is some other host's clock). */
+    if (t->origin_ns <= 0 || t->origin_ns > w->now) t->origin_ns = w->now;
+    t->src_hash = t->src_len ? md_sym_hash(t->source, t->src_len) : w->cur->feed_hash;
+    t->sym_hash = t->sym_len ? md_sym_hash(t->symbol, t->sym_len) : 0;
+    w->st.ticks_in++;
+}
+
 static void on_tick(void *ctx, const md_tick *in)
 {
     md_worker *w = ctx;
+    if (md_tick_is_account(in->type)) {
+        /* Accounts, not symbols, pick the owner: every message of an
+         * account meets the same positions and orders. */
+        md_acct m = *md_tick_acct(in);
+        stamp(w, &m.t);
+        m.t.sym_hash = md_sym_hash(m.account, m.acct_len);
+        route(w, &m.t);
+        return;
+    }
     md_tick t = *in;
-    t.feed_id = (uint32_t)w->cur->id;
-    /* A sender's origin stamp is only believable if it is not in our
-     * future (then it is some other host's clock). */
-    if (t.origin_ns <= 0 || t.origin_ns > w->now) t.origin_ns = w->now;
-    t.src_hash = t.src_len ? md_sym_hash(t.source, t.src_len) : w->cur->feed_hash;
-    t.sym_hash = t.sym_len ? md_sym_hash(t.symbol, t.sym_len) : 0;
-    w->st.ticks_in++;
+    stamp(w, &t);
     route(w, &t);
 }
 
@@ -504,6 +543,15 @@ static int worker_setup(md_worker *w)
         md_error("worker %d: out of memory for %u keys", w->id, per_worker);
         return -1;
     }
+    uint32_t accts = cfg->max_accounts;
+    if (rt->nworkers > 1) {
+        accts = cfg->max_accounts / (uint32_t)rt->nworkers;
+        accts += accts / 8 + 16;
+    }
+    if (md_accounts_init(&w->accounts, accts, cfg->max_positions, cfg->max_orders)) {
+        md_error("worker %d: out of memory for %u accounts", w->id, accts);
+        return -1;
+    }
 
     w->streams = calloc(MD_MAX_STREAMS, sizeof *w->streams);
     w->udp = calloc(MD_MAX_LISTEN, sizeof *w->udp);
@@ -562,6 +610,7 @@ static void worker_teardown(md_worker *w)
     free(w->udp);
     free(w->sbufs);
     md_state_free(&w->state);
+    md_accounts_free(&w->accounts);
     md_sources_free(&w->sources);
 }
 
@@ -624,7 +673,9 @@ static void publish(md_worker *w)
     w->st.keys = w->state.count;
     w->st.dirty = w->state.dq_len;
     w->st.inflight = w->redis.blen;
-    w->st.refreshes = w->state.stats.refreshes;
+    w->st.refreshes = w->state.stats.refreshes + w->accounts.stats.refreshes;
+    w->st.accounts = w->accounts.count;
+    w->st.dirty_accounts = w->accounts.dq_len;
     int64_t to = (int64_t)(w->rt->cfg->source_timeout_s * 1e9);
     w->st.live_sources = md_sources_live(&w->sources, w->now, to);
     md_stats_publish(&w->pub, &w->st);
@@ -693,6 +744,19 @@ static void *worker_main(void *arg)
     atomic_fetch_add(&rt->ready, 1);
 
     const int64_t refresh_after = (int64_t)(cfg->price_ttl_s * cfg->refresh_fraction * 1e9);
+    int64_t acct_refresh[MD_AC_COUNT];
+    acct_refresh[MD_AC_POSITIONS] = (int64_t)(cfg->positions_ttl_s * cfg->refresh_fraction * 1e9);
+    acct_refresh[MD_AC_ORDERS] = (int64_t)(cfg->orders_ttl_s * cfg->refresh_fraction * 1e9);
+    acct_refresh[MD_AC_BALANCE] = (int64_t)(cfg->balances_ttl_s * cfg->refresh_fraction * 1e9);
+    acct_refresh[MD_AC_INFO] = (int64_t)(cfg->accounts_ttl_s * cfg->refresh_fraction * 1e9);
+    /* Accounts have 1 s TTLs: lap them every quarter of the shortest
+     * refresh window, like symbols. */
+    int64_t acct_lap = acct_refresh[MD_AC_POSITIONS];
+    for (int c = 1; c < MD_AC_COUNT; c++)
+        if (acct_refresh[c] < acct_lap) acct_lap = acct_refresh[c];
+    acct_lap /= 4;
+    if (acct_lap > 250000000LL) acct_lap = 250000000LL;
+    if (acct_lap < MD_SWEEP_EVERY_NS) acct_lap = MD_SWEEP_EVERY_NS;
     const int64_t src_timeout = (int64_t)(cfg->source_timeout_s * 1e9);
     const int64_t good_every = cfg->last_good_key[0] ? (int64_t)(cfg->last_good_interval_s * 1e9) : 0;
     /* Visit the whole table at least every quarter of the refresh window
@@ -733,6 +797,10 @@ static void *worker_main(void *arg)
                 (uint32_t)((uint64_t)w->state.count * MD_SWEEP_EVERY_NS / (uint64_t)full_sweep) + 1;
             md_state_sweep(&w->state, w->now, sweep_budget, refresh_after, &w->sources,
                            src_timeout, good_every);
+            uint32_t acct_budget =
+                (uint32_t)((uint64_t)w->accounts.count * MD_SWEEP_EVERY_NS / (uint64_t)acct_lap) + 1;
+            md_accounts_sweep(&w->accounts, w->now, acct_budget, acct_refresh, &w->sources,
+                              src_timeout);
             next_sweep = w->now + MD_SWEEP_EVERY_NS;
         }
         md_redis_poll(&w->redis, w->now);
@@ -770,7 +838,7 @@ static void *worker_main(void *arg)
     }
     /* Sent but unacknowledged counts as not written: Redis may never have
      * applied it. */
-    w->unflushed = w->state.dq_len + md_redis_unacked(&w->redis);
+    w->unflushed = w->state.dq_len + md_accounts_pending(&w->accounts) + md_redis_unacked(&w->redis);
     w->flushed = w->unflushed == 0 && md_redis_idle(&w->redis);
     publish(w);
     worker_teardown(w);

@@ -103,6 +103,19 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.last_good_ttl_s, 0);
     assert_true(cfg.refresh_fraction == 0.5);
     assert_true(cfg.source_timeout_s == 3.0);
+    /* Account classes: the seeds' keys and TTLs. */
+    assert_int_equal(cfg.max_accounts, 100000);
+    assert_int_equal(cfg.max_positions, 1000);
+    assert_int_equal(cfg.max_orders, 1000);
+    assert_string_equal(cfg.positions_key, "hft:positions:{account}:all");
+    assert_int_equal(cfg.positions_ttl_s, 1);
+    assert_string_equal(cfg.order_key, "hft:orders:pending:{account}:{order_id}");
+    assert_string_equal(cfg.order_list_key, "hft:orders:pending:{account}");
+    assert_int_equal(cfg.orders_ttl_s, 1);
+    assert_string_equal(cfg.balances_key, "hft:balances:{account}:all");
+    assert_int_equal(cfg.balances_ttl_s, 2);
+    assert_string_equal(cfg.accounts_key, "hft:accounts:{account}");
+    assert_int_equal(cfg.accounts_ttl_s, 300);
     assert_false(cfg.check_only);
 }
 
@@ -116,6 +129,9 @@ static const char every_key[] = "; every key, none at its default\n"
                                 "report_file = /tmp/md-report.json\n"
                                 "idle = spin\n"
                                 "max_keys = 5000\n"
+                                "max_accounts = 50\n"
+                                "max_positions = 7\n"
+                                "max_orders = 9\n"
                                 "shutdown_timeout = 1.5\n"
                                 "\n"
                                 "[feeds]\n"
@@ -140,6 +156,15 @@ static const char every_key[] = "; every key, none at its default\n"
                                 "last_good_key = lg:{symbol}\n"
                                 "last_good_interval = 2.5\n"
                                 "last_good_ttl = 86400\n"
+                                "positions_key = p:{account}\n"
+                                "positions_ttl = 3\n"
+                                "order_key = o:{account}:{order_id}\n"
+                                "order_list_key = ol:{account}\n"
+                                "orders_ttl = 4\n"
+                                "balances_key = b:{account}\n"
+                                "balances_ttl = 5\n"
+                                "accounts_key = a:{account}\n"
+                                "accounts_ttl = 6\n"
                                 "refresh_fraction = 0.25\n"
                                 "source_timeout = 7\n";
 
@@ -184,6 +209,18 @@ static void check_every_key(const md_config *c)
     assert_int_equal(c->last_good_ttl_s, 86400);
     assert_true(c->refresh_fraction == 0.25);
     assert_true(c->source_timeout_s == 7.0);
+    assert_int_equal(c->max_accounts, 50);
+    assert_int_equal(c->max_positions, 7);
+    assert_int_equal(c->max_orders, 9);
+    assert_string_equal(c->positions_key, "p:{account}");
+    assert_int_equal(c->positions_ttl_s, 3);
+    assert_string_equal(c->order_key, "o:{account}:{order_id}");
+    assert_string_equal(c->order_list_key, "ol:{account}");
+    assert_int_equal(c->orders_ttl_s, 4);
+    assert_string_equal(c->balances_key, "b:{account}");
+    assert_int_equal(c->balances_ttl_s, 5);
+    assert_string_equal(c->accounts_key, "a:{account}");
+    assert_int_equal(c->accounts_ttl_s, 6);
 }
 
 static void test_every_key(void **state)
@@ -282,6 +319,22 @@ static void test_value_errors(void **state)
     load_bad_str("[keys]\nlast_good_key = lg\n",
                  "t.ini:2: [keys] last_good_key: must contain {symbol} exactly once (or be empty), "
                  "got 'lg'");
+    load_bad_str("[keys]\npositions_key = p:{symbol}\n",
+                 "t.ini:2: [keys] positions_key: must contain {account} exactly once (or be "
+                 "empty), got 'p:{symbol}'");
+    load_bad_str("[keys]\norder_key = o:{account}\n",
+                 "t.ini:2: [keys] order_key: must contain {account}, then something, then "
+                 "{order_id}, each once (or be empty), got 'o:{account}'");
+    load_bad_str("[keys]\norder_key = o:{account}{order_id}\n",
+                 "t.ini:2: [keys] order_key: must contain {account}, then something, then "
+                 "{order_id}, each once (or be empty), got 'o:{account}{order_id}'");
+    load_bad_str("[keys]\norder_key = o:{order_id}:{account}\n",
+                 "t.ini:2: [keys] order_key: must contain {account}, then something, then "
+                 "{order_id}, each once (or be empty), got 'o:{order_id}:{account}'");
+    load_bad_str("[keys]\naccounts_ttl = 0\n",
+                 "t.ini:2: [keys] accounts_ttl: expected an integer 1..31536000, got '0'");
+    load_bad_str("[mdcache]\nmax_orders = 0\n",
+                 "t.ini:2: [mdcache] max_orders: expected an integer 1..100000, got '0'");
     load_bad_str("[keys]\nprefix = 0123456789012345678901234567890123456789012345678901234567890123\n",
                  "t.ini:2: [keys] prefix: too long (64 bytes, max 63)");
     load_bad_str("[mdcache]\nlog_level = loud\n",
@@ -303,6 +356,8 @@ static void test_structure_errors(void **state)
                  "t.ini:3: [keys] bogus: unknown key (keys in [keys]: prefix, price_key, price_ttl, "
                  "last_good_key, last_good_interval, last_good_ttl, price_channel, "
                  "watch_expired, set_notify_events, publish_events, events_channel, "
+                 "positions_key, positions_ttl, order_key, order_list_key, orders_ttl, "
+                 "balances_key, balances_ttl, accounts_key, accounts_ttl, "
                  "refresh_fraction, source_timeout)");
     load_bad_str("[keys]\nprice_channel = prices\n",
                  "t.ini:2: [keys] price_channel: must contain {symbol} exactly once (or be "

@@ -26,15 +26,36 @@ static md_tick tick_seq(uint64_t seq)
     return t;
 }
 
+/* Every third message an account record, with bytes set at its far end
+ * (past the md_tick head) so a record copied or read as one slot fails. */
+static md_acct msg_seq(uint64_t seq)
+{
+    md_acct a;
+
+    memset(&a, 0, sizeof(a));
+    a.t = tick_seq(seq);
+    if (seq % 3 == 0) {
+        a.t.type = MD_TICK_ORDER;
+        a.ref[MD_REF_MAX] = (char)(seq & 0x7f);
+        a.account[0] = (char)('A' + seq % 26);
+        a.status = MD_ORDER_WORKING;
+    }
+    return a;
+}
+
 typedef struct collect {
     uint64_t got[64];
     size_t n;
+    size_t bad; /* account records whose far bytes were not msg_seq's */
 } collect;
 
 static void collect_fn(void *ctx, const md_tick *t)
 {
     collect *c = ctx;
 
+    if (md_tick_is_account(t->type) &&
+        md_tick_acct(t)->ref[MD_REF_MAX] != (char)(t->seq & 0x7f))
+        c->bad++;
     if (c->n < 64)
         c->got[c->n] = t->seq;
     c->n++;
@@ -45,7 +66,8 @@ static void test_capacity_rounding(void **state)
     (void)state;
     md_ring r;
     static const uint32_t in[] = {0, 1, 2, 3, 4, 5, 1000, 1024, 1025};
-    static const uint64_t want[] = {2, 2, 2, 4, 4, 8, 1024, 1024, 2048};
+    /* At least 4: an account record (2 slots) and its pad must fit. */
+    static const uint64_t want[] = {4, 4, 4, 4, 4, 8, 1024, 1024, 2048};
 
     for (size_t i = 0; i < sizeof(in) / sizeof(in[0]); i++) {
         assert_int_equal(md_ring_init(&r, in[i]), 0);
@@ -136,6 +158,7 @@ static void test_drain_limit(void **state)
 typedef struct check {
     uint64_t next;
     uint64_t bad;
+    int mixed; /* messages come from msg_seq */
 } check;
 
 static void check_fn(void *ctx, const md_tick *t)
@@ -145,6 +168,14 @@ static void check_fn(void *ctx, const md_tick *t)
     if (t->seq != c->next || t->v[3].mant != (int64_t)t->seq * 7 ||
         t->source[MD_SOURCE_MAX] != (char)(t->seq & 0x7f))
         c->bad++;
+    if (md_tick_is_account(t->type)) {
+        const md_acct *a = md_tick_acct(t);
+        if (t->seq % 3 != 0 || a->ref[MD_REF_MAX] != (char)(t->seq & 0x7f) ||
+            a->account[0] != (char)('A' + t->seq % 26) || a->status != MD_ORDER_WORKING)
+            c->bad++;
+    } else if (c->mixed && t->seq % 3 == 0) {
+        c->bad++;
+    }
     c->next = t->seq + 1;
 }
 
@@ -152,7 +183,7 @@ static void test_wraparound(void **state)
 {
     (void)state;
     md_ring r;
-    check c = {0, 0};
+    check c = {0, 0, 0};
     uint64_t seq = 0;
 
     /* Odd batch sizes against a ring of 8 so every slot boundary is hit
@@ -182,8 +213,8 @@ static void *producer(void *arg)
     md_ring *r = arg;
 
     for (uint64_t i = 0; i < MT_COUNT; i++) {
-        md_tick t = tick_seq(i);
-        while (md_ring_push(r, &t) == MD_RING_FULL)
+        md_acct a = msg_seq(i);
+        while (md_ring_push(r, &a.t) == MD_RING_FULL)
             sched_yield(); /* with 2 cores the consumer may share ours */
     }
     return NULL;
@@ -194,7 +225,7 @@ static void test_two_threads(void **state)
     (void)state;
     md_ring r;
     pthread_t th;
-    check c = {0, 0};
+    check c = {0, 0, 1};
     uint64_t total = 0;
 
     /* Small ring so the producer hits FULL and both caches get exercised. */
@@ -213,6 +244,64 @@ static void test_two_threads(void **state)
     md_ring_free(&r);
 }
 
+/* Account records take two slots and never wrap: one that would start in
+ * the last slot is preceded by a pad slot, which counts against capacity
+ * and which the consumer steps over. */
+static void test_account_records(void **state)
+{
+    (void)state;
+    md_ring r;
+    collect c = {0};
+    md_acct a;
+    static const uint64_t first[] = {0, 1, 2, 3, 4}; /* 0 and 3 are accounts */
+
+    assert_int_equal(md_ring_init(&r, 8), 0);
+    for (size_t i = 0; i < 5; i++) {
+        a = msg_seq(first[i]);
+        assert_int_equal(md_ring_push(&r, &a.t), MD_RING_OK);
+    }
+    assert_int_equal(md_ring_size(&r), 7);
+    a = msg_seq(5);
+    assert_int_equal(md_ring_push(&r, &a.t), MD_RING_OK);
+    a = msg_seq(6);
+    assert_int_equal(md_ring_push(&r, &a.t), MD_RING_FULL);
+    /* Draining the two-slot record frees exactly room for another. */
+    assert_int_equal(md_ring_drain(&r, 1, collect_fn, &c), 1);
+    assert_int_equal(md_ring_push(&r, &a.t), MD_RING_OK);
+    /* The consumer finishes its cached view before it sees the late push. */
+    assert_int_equal(md_ring_drain(&r, 100, collect_fn, &c), 5);
+    assert_int_equal(md_ring_drain(&r, 100, collect_fn, &c), 1);
+    assert_int_equal(md_ring_size(&r), 0);
+    assert_int_equal(c.n, 7);
+    for (uint64_t i = 0; i < 7; i++)
+        assert_int_equal(c.got[i], i);
+
+    /* Head and tail at slot 2 of a ring of 4... */
+    md_ring_free(&r);
+    memset(&c, 0, sizeof c);
+    assert_int_equal(md_ring_init(&r, 4), 0);
+    for (uint64_t s = 1; s <= 3; s++) { /* ticks 1, 2 and 4 in slots 0-2 */
+        a = msg_seq(s == 3 ? 4 : s);
+        assert_int_equal(md_ring_push(&r, &a.t), MD_RING_OK);
+    }
+    assert_int_equal(md_ring_drain(&r, 100, collect_fn, &c), 3);
+    /* ...an account record at slot 3 pads it and lands in slots 0-1. */
+    a = msg_seq(6);
+    assert_int_equal(md_ring_push(&r, &a.t), MD_RING_OK);
+    assert_int_equal(md_ring_size(&r), 3);
+    a = msg_seq(7);
+    assert_int_equal(md_ring_push(&r, &a.t), MD_RING_OK);
+    a = msg_seq(8);
+    assert_int_equal(md_ring_push(&r, &a.t), MD_RING_FULL);
+    assert_int_equal(md_ring_drain(&r, 100, collect_fn, &c), 2);
+    assert_int_equal(md_ring_size(&r), 0);
+    assert_int_equal(c.n, 5);
+    assert_int_equal(c.got[3], 6);
+    assert_int_equal(c.got[4], 7);
+    assert_int_equal(c.bad, 0);
+    md_ring_free(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,6 +310,7 @@ int main(void)
         cmocka_unit_test(test_full_at_capacity),
         cmocka_unit_test(test_drain_limit),
         cmocka_unit_test(test_wraparound),
+        cmocka_unit_test(test_account_records),
         cmocka_unit_test(test_two_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,10 +2,12 @@
  * Redis reply fuzz target: the worker's reply path (src/redis.c) fed with
  * whatever a server might send back -- garbage, errors of every class,
  * more replies than commands, replies split at any byte -- while batches
- * of SETEX commands are in flight. It must never crash or misread memory,
- * the error counters must add up, no more keys may be acknowledged than
- * were sent, and once the connection is given up no key may be left
- * unaccounted for: every unacknowledged one is back on the dirty queue.
+ * of SETEX commands (prices and account values) and DELs of terminal
+ * orders are in flight. It must never crash or misread memory, the error
+ * counters must add up, no more keys may be acknowledged than were sent,
+ * account order slots must stay consistent, and once the connection is
+ * given up no key may be left unaccounted for: every unacknowledged one is
+ * back on the dirty queue.
  *
  * The input is a script: a byte 0x00-0x3f starts a batch (as if the link
  * could take one) and completes its send; any other byte b is followed by
@@ -74,6 +76,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         t.v[MD_Q_BID_SIZE] = t.v[MD_Q_ASK_SIZE] = (md_dec){1, 0};
         check(md_state_apply(&w.state, &t, w.now) == MD_APPLY_OK);
     }
+    /* 6 accounts, each with a position, a working and a cancelled order
+     * (a DEL) and a balance: every account command kind in flight. */
+    check(md_accounts_init(&w.accounts, 8, 4, 4) == 0);
+    for (int i = 0; i < 6; i++) {
+        static const uint8_t types[] = {MD_TICK_POSITION, MD_TICK_ORDER, MD_TICK_ORDER,
+                                        MD_TICK_BALANCE};
+        for (int k = 0; k < 4; k++) {
+            md_acct m;
+            memset(&m, 0, sizeof m);
+            m.t.type = types[k];
+            m.acct_len = (uint8_t)snprintf(m.account, sizeof m.account, "A%d", i);
+            m.t.sym_len = (uint8_t)snprintf(m.t.symbol, sizeof m.t.symbol, "S%d", k);
+            m.ref_len = (uint8_t)snprintf(m.ref, sizeof m.ref, "O%d", k);
+            m.status = k == 2 ? MD_ORDER_CANCELLED : MD_ORDER_WORKING;
+            for (int v = 0; v < 4; v++) m.t.v[v] = (md_dec){1 + v, 0};
+            check(md_accounts_apply(&w.accounts, &m, 1) == MD_APPLY_OK);
+        }
+    }
     r->state = MD_REDIS_READY;
     r->ever_connected = true;
 
@@ -103,8 +123,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(st->redis_errors == st->redis_oom + st->redis_readonly + st->redis_loading +
                                   st->redis_busy + st->redis_auth + st->redis_noperm +
                                   st->redis_other);
-    check(st->keys_written <= sent);
+    check(st->keys_written + st->account_writes + st->orders_deleted <= sent);
     check(w.state.dq_len <= w.state.count);
+    check(w.accounts.dq_len <= w.accounts.count);
+    for (uint32_t a = 0; a < w.accounts.count; a++) {
+        const md_account *ac = &w.accounts.accts[a];
+        uint32_t live = 0;
+        for (uint32_t o = 0; o < ac->nord; o++) live += ac->ord[o].slot == MD_OSLOT_LIVE;
+        check(live == ac->working && ac->oq_len <= ac->nord && ac->nord <= 4);
+        /* Something still owed means the account is queued. */
+        check(md_account_done(ac) || ac->queued);
+    }
     if (r->state != MD_REDIS_READY) {
         /* Given up: nothing may still count as in flight, and every key
          * not acknowledged is queued again (or was refused as "other"). */
@@ -117,6 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     io_uring_cq_advance(&w.ring, io_uring_cq_ready(&w.ring));
     md_redis_free(r);
     md_state_free(&w.state);
+    md_accounts_free(&w.accounts);
     md_sources_free(&w.sources);
     return 0;
 }

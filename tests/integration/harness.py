@@ -604,6 +604,7 @@ def price_json(last=None, bid=None, ask=None, volume=None, high=None, low=None, 
 BIN1_MAGIC = 0xB1
 BIN1_VERSION = 1
 BIN1_QUOTE, BIN1_TRADE, BIN1_HEARTBEAT, BIN1_RESET = 1, 2, 3, 4
+BIN1_POSITION, BIN1_ORDER, BIN1_BALANCE, BIN1_ACCOUNT = 5, 6, 7, 8
 BIN1_F_SEQ, BIN1_F_TS = 1, 2
 ABSENT = None
 
@@ -649,6 +650,37 @@ def bin1_heartbeat(source, ts=None):
 
 def bin1_reset(symbol, source=""):
     return bin1_frame(BIN1_RESET, symbol, source)
+
+
+def bin1_name(s):
+    """A length-prefixed name in an account body: u8 length, bytes."""
+    b = s.encode()
+    return struct.pack("<B", len(b)) + b
+
+
+def bin1_position(account, symbol, net_pos, avg_price=None, seq=None, ts=None, source=""):
+    return bin1_frame(BIN1_POSITION, symbol, source, seq, ts,
+                      bin1_name(account) + bin1_dec(net_pos) + bin1_dec(avg_price))
+
+
+def bin1_order(account, order_id, symbol, side, status, qty=None, price=None, seq=None, ts=None,
+               source=""):
+    """side: 0 none, 1 buy, 2 sell; status: 1 working, 2 filled, 3 cancelled, 4 rejected."""
+    return bin1_frame(BIN1_ORDER, symbol, source, seq, ts,
+                      bin1_name(account) + bin1_name(order_id) + struct.pack("<BB", side, status)
+                      + bin1_dec(qty) + bin1_dec(price))
+
+
+def bin1_balance(account, cash=None, realized=None, unrealized=None, seq=None, ts=None, source=""):
+    return bin1_frame(BIN1_BALANCE, "", source, seq, ts,
+                      bin1_name(account) + bin1_dec(cash) + bin1_dec(realized)
+                      + bin1_dec(unrealized))
+
+
+def bin1_account(account, id_="", active=0, seq=None, ts=None, source=""):
+    """active: 0 unknown, 1 no, 2 yes."""
+    return bin1_frame(BIN1_ACCOUNT, "", source, seq, ts,
+                      bin1_name(account) + bin1_name(id_) + struct.pack("<B", active))
 
 
 # ---------------------------------------------------------------- jsonl
