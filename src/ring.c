@@ -35,12 +35,6 @@ static inline void md_ring_put_ordered(_Atomic uint64_t *p, uint64_t v)
     atomic_store_explicit(p, v, memory_order_release);
 }
 
-/* Slots a message takes: an md_acct spans two consecutive ones. */
-static inline uint64_t md_ring_slots_of(const md_tick *t)
-{
-    return md_tick_is_account(t->type) ? 2 : 1;
-}
-
 int md_ring_init(md_ring *r, uint32_t capacity)
 {
     /* 4: a two-slot record plus the pad slot that can precede it must fit. */
@@ -74,27 +68,32 @@ md_ring_result md_ring_push(md_ring *r, const md_tick *t)
 {
     uint64_t tail = md_ring_get_own(&r->tail);
     uint64_t cap = r->mask + 1;
-    uint64_t n = md_ring_slots_of(t);
-    /* A record never wraps, so the callback always sees it contiguous: a
-     * two-slot record that would start in the last slot is preceded by a
-     * pad slot (type NONE) that the consumer steps over. */
-    uint64_t pad = (n == 2 && (tail & r->mask) == r->mask) ? 1 : 0;
-
-    if (tail + pad + n - r->head_cache > cap) {
-        /* Looks full from the cached view: pay for the shared read once. */
+    if (__builtin_expect(!md_tick_is_account(t->type), 1)) {
+        if (tail - r->head_cache >= cap) {
+            /* Looks full from the cached view: pay for the shared read once. */
+            r->head_cache = md_ring_get_acquire(&r->head);
+            if (tail - r->head_cache >= cap)
+                return MD_RING_FULL;
+        }
+        r->slots[tail & r->mask] = *t;
+        md_ring_put_ordered(&r->tail, tail + 1);
+        return MD_RING_OK;
+    }
+    /* An account record takes two slots and never wraps, so the callback
+     * always sees it contiguous: one that would start in the last slot is
+     * preceded by a pad slot (type NONE) that the consumer steps over. */
+    uint64_t pad = (tail & r->mask) == r->mask ? 1 : 0;
+    if (tail + pad + 2 - r->head_cache > cap) {
         r->head_cache = md_ring_get_acquire(&r->head);
-        if (tail + pad + n - r->head_cache > cap)
+        if (tail + pad + 2 - r->head_cache > cap)
             return MD_RING_FULL;
     }
     if (pad) {
         r->slots[tail & r->mask].type = MD_TICK_NONE;
         tail++;
     }
-    if (n == 1)
-        r->slots[tail & r->mask] = *t;
-    else
-        memcpy(&r->slots[tail & r->mask], t, sizeof(md_acct));
-    md_ring_put_ordered(&r->tail, tail + n);
+    memcpy(&r->slots[tail & r->mask], t, sizeof(md_acct));
+    md_ring_put_ordered(&r->tail, tail + 2);
     return MD_RING_OK;
 }
 
@@ -114,17 +113,18 @@ size_t md_ring_drain(md_ring *r, size_t limit, void (*fn)(void *ctx, const md_ti
      * one store after the batch, so the producer sees one head update per
      * drain rather than one per tick. The producer publishes whole records
      * only, so avail never ends inside one. */
-    uint64_t i = 0;
+    /* At most `limit` slots, so at most `limit` messages; a two-slot
+     * record that starts in the last of them is still whole in avail. */
+    uint64_t end = avail < limit ? avail : limit, i = 0;
     size_t handled = 0;
-    while (i < avail && handled < limit) {
+    while (i < end) {
         const md_tick *t = &r->slots[(head + i) & r->mask];
-        if (t->type == MD_TICK_NONE) {
-            i++;
-            continue;
+        unsigned type = t->type; /* read before fn: an opaque call forces a reload */
+        if (__builtin_expect(type != MD_TICK_NONE, 1)) {
+            fn(ctx, t);
+            handled++;
         }
-        fn(ctx, t);
-        handled++;
-        i += md_ring_slots_of(t);
+        i += 1u + (unsigned)md_tick_is_account(type);
     }
     if (i)
         md_ring_put_ordered(&r->head, head + i);

@@ -12,7 +12,7 @@ import json
 import socket
 import time
 
-from harness import (CONVERGE_TIMEOUT, SLOW, MdTestCase, Num, bin1_account, bin1_balance,
+from harness import (CONVERGE_TIMEOUT, SLOW, MdTestCase, Num, Resp, bin1_account, bin1_balance,
                      bin1_heartbeat, bin1_order, bin1_position, free_port, jl, send_stream,
                      send_udp, wait_for)
 
@@ -223,8 +223,13 @@ class AccountsTest(MdTestCase):
         r = self.start_redis()
         c = self.client(r)
         port = free_port("udp")
+        sub = r.client(timeout=CONVERGE_TIMEOUT)
+        self.addCleanup(sub.close)
+        sub.sock.sendall(Resp.encode(["SUBSCRIBE", "mdcache:events"]))
+        self.assertEqual(sub._reply()[0], "subscribe")
         m = self.start_mdcache(r, ["udp://127.0.0.1:%d?format=bin1" % port],
-                               ini="[keys]\npositions_ttl = %d\nsource_timeout = 1\n" % ttl)
+                               ini="[keys]\npositions_ttl = %d\nsource_timeout = 1\n"
+                                   "publish_events = yes\n" % ttl)
         send_udp(port, [bin1_position("QUIET", "ES", "1", "10", source="s-quiet"),
                         bin1_position("BEAT", "ES", "1", "10", source="s-beat")])
         qk, bk = "hft:positions:QUIET:all", "hft:positions:BEAT:all"
@@ -249,6 +254,12 @@ class AccountsTest(MdTestCase):
         self.assertGreaterEqual(m.wait_stats(lambda s: s.get("expired_positions", 0) >= 1)
                                 ["expired_positions"], 1)
         self.assertIn("stale: hft:positions:QUIET:all expired", m.log())
+        # The event names the class and the account.
+        msg = sub._reply()
+        self.assertEqual(msg[0], "message", msg)
+        ev = json.loads(msg[2])
+        self.assertEqual((ev["event"], ev["class"], ev["key"], ev["account"]),
+                         ("expired", "positions", qk, "QUIET"))
         self.assert_clean_exit(m)
 
 
