@@ -6,8 +6,8 @@
  * datagram is dropped from there on, a stream is rescanned for the next
  * 0xB1 0x01 pair. A bad *body* in a frame whose header is sound costs only
  * that frame: we trust len and continue right after it. Trusting len is
- * also what lets a v1 receiver skip reserved types and ignore trailing
- * fields added by later minor revisions.
+ * also what lets a v1 receiver skip types it does not know and ignore
+ * trailing fields added by later minor revisions.
  *
  * Every present decimal handed on has exp in [-18, 0] and |mant| < 10^18,
  * the same bounds md_dec_parse guarantees for jsonl.
@@ -133,8 +133,157 @@ static int bin1_get_dec(const uint8_t *p, md_dec *out)
     return -1;
 }
 
-/* Validates one complete frame (header already checked) and fills *t.
- * Returns -1 on success, else the reason to drop it. */
+/* An id in an account body at p[*off]: u8 length, then that many bytes of
+ * the name alphabet, into dst (NUL-terminated, the rest left as the caller
+ * zeroed it). The length is checked against min..max before the frame's
+ * room so that an impossible length is an id error wherever it points. */
+static int bin1_get_id(const uint8_t *p, size_t *off, size_t lim, size_t min, size_t max,
+                       char *dst, uint8_t *len)
+{
+    if (*off >= lim)
+        return MD_DERR_TRUNCATED;
+    size_t n = p[*off];
+    if (n < min || n > max)
+        return MD_DERR_ID;
+    if (lim - *off - 1 < n)
+        return MD_DERR_TRUNCATED;
+    const uint8_t *s = p + *off + 1;
+    if (!bin1_name_ok(s, n, p + lim))
+        return MD_DERR_ID;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+    *len = (uint8_t)n;
+    *off += 1 + n;
+    return -1;
+}
+
+/* The header's seq and ts and the origin trailer into *t, as the flags
+ * say. Unknown flag bits are ignored so later revisions can add some.
+ * Forced inline: shared by two callers, gcc would otherwise keep it out of
+ * line and the quote path would pay a call (callgrind: +8 per quote). */
+__attribute__((always_inline)) static inline int bin1_stamps(const uint8_t *p, size_t flen,
+                                                             unsigned flags, md_tick *t)
+{
+    if (flags & MDCACHE_BIN1_F_SEQ) {
+        t->flags |= MD_TICK_F_SEQ;
+        t->seq = rd64(p + 8);
+    }
+    if (flags & MDCACHE_BIN1_F_TS) {
+        int64_t ts = (int64_t)rd64(p + 16);
+        if (ts < 0)
+            return MD_DERR_BAD_NUMBER;
+        t->flags |= MD_TICK_F_TS;
+        t->ts_ns = ts;
+    }
+    /* The origin is the frame's last 8 bytes, after any body fields a later
+     * revision may add. Not positive means "not given". */
+    if (flags & MDCACHE_BIN1_F_ORIGIN) {
+        int64_t o = (int64_t)rd64(p + flen - MDCACHE_BIN1_ORIGIN_LEN);
+        t->origin_ns = o > 0 ? o : 0;
+    }
+    return -1;
+}
+
+/*
+ * Position, order, balance, account (types 5..8; bodies in
+ * docs/protocol.md). Kept apart from bin1_frame, and out of line, so that
+ * quotes and trades, nearly all of the traffic, run the same code as
+ * before these existed (inlined, it cost a quote 8 instructions).
+ * The body is variable-length (ids with their own length bytes), so it is
+ * walked field by field against lim, the end of the frame less the origin
+ * trailer; bytes after the last field are a later revision's and ignored.
+ * Unlike price ticks the whole record is zeroed and names are copied
+ * exactly: account records are few, and deterministic bytes let their
+ * consumers compare or hash them whole.
+ */
+__attribute__((noinline)) static int bin1_account(const uint8_t *p, size_t flen,
+                                                  md_acct *a)
+{
+    unsigned type = p[4], sl = p[5], cl = p[6], flags = p[7];
+    size_t trailer = (flags & MDCACHE_BIN1_F_ORIGIN) ? MDCACHE_BIN1_ORIGIN_LEN : 0;
+    size_t off = MDCACHE_BIN1_HDR_LEN + sl + cl, lim;
+    md_tick *t = &a->t;
+    int err, ndec;
+
+    if (sl > MD_SYMBOL_MAX || cl > MD_SOURCE_MAX)
+        return MD_DERR_SYMBOL;
+    if (off + trailer > flen)
+        return MD_DERR_TRUNCATED;
+    lim = flen - trailer;
+
+    const uint8_t *sym = p + MDCACHE_BIN1_HDR_LEN, *src = sym + sl;
+    if (!bin1_name_ok(sym, sl, p + flen) || !bin1_name_ok(src, cl, p + flen))
+        return MD_DERR_SYMBOL;
+    if (type == MDCACHE_BIN1_POSITION && sl == 0)
+        return MD_DERR_SYMBOL;
+    /* Balances and accounts belong to no instrument. */
+    if ((type == MDCACHE_BIN1_BALANCE || type == MDCACHE_BIN1_ACCOUNT) && sl != 0)
+        return MD_DERR_SYMBOL;
+    if (sl == 1 && sym[0] == '*')
+        return MD_DERR_SYMBOL;
+
+    memset(a, 0, sizeof *a);
+    t->type = (uint8_t)type;
+    for (int i = 0; i < 4; i++)
+        t->v[i] = md_dec_absent();
+    memcpy(t->symbol, sym, sl);
+    t->sym_len = (uint8_t)sl;
+    memcpy(t->source, src, cl);
+    t->src_len = (uint8_t)cl;
+
+    if ((err = bin1_get_id(p, &off, lim, 1, MD_ACCOUNT_MAX, a->account, &a->acct_len)) >= 0)
+        return err;
+    switch (type) {
+    case MDCACHE_BIN1_POSITION:
+        ndec = 2;
+        break;
+    case MDCACHE_BIN1_ORDER:
+        if ((err = bin1_get_id(p, &off, lim, 1, MD_REF_MAX, a->ref, &a->ref_len)) >= 0)
+            return err;
+        if (lim - off < 2)
+            return MD_DERR_TRUNCATED;
+        a->side = p[off++];
+        a->status = p[off++];
+        if (a->side > MD_SIDE_SELL || a->status < MD_ORDER_WORKING || a->status > MD_ORDER_REJECTED)
+            return MD_DERR_BAD_VALUE;
+        ndec = 2;
+        break;
+    case MDCACHE_BIN1_BALANCE:
+        ndec = 3;
+        break;
+    default: /* MDCACHE_BIN1_ACCOUNT */
+        if ((err = bin1_get_id(p, &off, lim, 0, MD_REF_MAX, a->ref, &a->ref_len)) >= 0)
+            return err;
+        if (lim - off < 1)
+            return MD_DERR_TRUNCATED;
+        a->active = p[off++];
+        if (a->active > MD_ACTIVE_YES)
+            return MD_DERR_BAD_VALUE;
+        ndec = 0;
+        break;
+    }
+    if (lim - off < (size_t)ndec * MDCACHE_BIN1_DEC_LEN)
+        return MD_DERR_TRUNCATED;
+    for (int i = 0; i < ndec; i++)
+        if ((err = bin1_get_dec(p + off + (size_t)i * MDCACHE_BIN1_DEC_LEN, &t->v[i])) >= 0)
+            return err;
+
+    if (type == MDCACHE_BIN1_POSITION) {
+        if (!md_dec_present(t->v[MD_P_NET_POS]))
+            return MD_DERR_MISSING_FIELD;
+    } else if (type == MDCACHE_BIN1_ORDER) {
+        if (md_dec_present(t->v[MD_O_QTY]) && t->v[MD_O_QTY].mant < 0)
+            return MD_DERR_NEGATIVE;
+    } else if (type == MDCACHE_BIN1_BALANCE) {
+        if (!md_dec_present(t->v[MD_B_CASH]) && !md_dec_present(t->v[MD_B_REALIZED]) &&
+            !md_dec_present(t->v[MD_B_UNREALIZED]))
+            return MD_DERR_MISSING_FIELD;
+    }
+    return bin1_stamps(p, flen, flags, t);
+}
+
+/* Validates one complete frame (header already checked) and fills *t, the
+ * head of an md_acct. Returns -1 on success, else the reason to drop it. */
 static int bin1_frame(const uint8_t *p, size_t flen, md_tick *t)
 {
     unsigned type = p[4], sl = p[5], cl = p[6], flags = p[7];
@@ -152,7 +301,11 @@ static int bin1_frame(const uint8_t *p, size_t flen, md_tick *t)
     case MDCACHE_BIN1_RESET:
         ndec = 0;
         break;
-    default: /* reserved 5..8 (account classes) and anything newer */
+    default:
+        /* Here rather than as cases of their own, so that the switch
+         * quotes and trades go through stays as it was. */
+        if (md_tick_is_account(type))
+            return bin1_account(p, flen, (md_acct *)t);
         return MD_DERR_UNKNOWN_TYPE;
     }
     if (sl > MD_SYMBOL_MAX || cl > MD_SOURCE_MAX)
@@ -205,24 +358,8 @@ static int bin1_frame(const uint8_t *p, size_t flen, md_tick *t)
         if (t->v[MD_T_SIZE].mant < 0)
             return MD_DERR_NEGATIVE;
     }
-    /* Unknown flag bits are ignored so later revisions can add some. */
-    if (flags & MDCACHE_BIN1_F_SEQ) {
-        t->flags |= MD_TICK_F_SEQ;
-        t->seq = rd64(p + 8);
-    }
-    if (flags & MDCACHE_BIN1_F_TS) {
-        int64_t ts = (int64_t)rd64(p + 16);
-        if (ts < 0)
-            return MD_DERR_BAD_NUMBER;
-        t->flags |= MD_TICK_F_TS;
-        t->ts_ns = ts;
-    }
-    /* The origin is the frame's last 8 bytes, after any body fields a later
-     * revision may add. Not positive means "not given". */
-    if (flags & MDCACHE_BIN1_F_ORIGIN) {
-        int64_t o = (int64_t)rd64(p + flen - MDCACHE_BIN1_ORIGIN_LEN);
-        t->origin_ns = o > 0 ? o : 0;
-    }
+    if ((err = bin1_stamps(p, flen, flags, t)) >= 0)
+        return err;
     t->sym_len = (uint8_t)sl;
     bin1_copy_name(t->symbol, sym, sl, end);
     t->src_len = (uint8_t)cl;
@@ -233,7 +370,7 @@ static int bin1_frame(const uint8_t *p, size_t flen, md_tick *t)
 size_t md_bin1_decode(const uint8_t *buf, size_t len, int final, const md_decoder_ops *ops)
 {
     size_t pos = 0;
-    md_tick t;
+    md_acct a; /* room for account messages; price ticks use a.t only */
 
     while (pos < len) {
         const uint8_t *p = buf + pos;
@@ -271,13 +408,13 @@ size_t md_bin1_decode(const uint8_t *buf, size_t len, int final, const md_decode
             bin1_reject(ops, MD_DERR_TRUNCATED, p, avail);
             return len;
         }
-        int err = bin1_frame(p, flen, &t);
+        int err = bin1_frame(p, flen, &a.t);
         if (err >= 0) {
             bin1_reject(ops, (md_decode_err)err, p, flen);
         } else {
             if (ops->stats)
                 ops->stats->ok++;
-            ops->on_tick(ops->ctx, &t);
+            ops->on_tick(ops->ctx, &a.t);
         }
         pos += flen;
     }

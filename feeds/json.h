@@ -57,7 +57,8 @@ enum { MD_JSON_TICK = -1, MD_JSON_BLANK = -2, MD_JSON_SKIPPED = -3 };
 
 /* Decodes one line (without its '\n') into *t: MD_JSON_TICK, MD_JSON_BLANK,
  * MD_JSON_SKIPPED (a valid message the dialect does not use), or the
- * md_decode_err to drop it for. */
+ * md_decode_err to drop it for. A dialect with account messages passes an
+ * md_acct's head to md_json_lines_into and fills it in through a cast. */
 typedef int (*md_json_line_fn)(const char *line, size_t n, md_tick *t);
 
 static inline const char *md_json_skip_ws(const char *p, const char *end)
@@ -314,6 +315,17 @@ static inline int md_json_get_name(const md_json_val *v, char *dst, size_t cap, 
     return -1;
 }
 
+/* A JSON true or false: 1 or 0, or -1 for anything else. true and false
+ * stay MD_JV_OTHER rather than a kind of their own because the Binance
+ * dialect takes any MD_JV_OTHER "data" for a wrapper it must look into;
+ * the first byte tells them from objects and arrays. */
+static inline int md_json_get_bool(const md_json_val *v)
+{
+    if (v->kind != MD_JV_OTHER)
+        return -1;
+    return v->p[0] == 't' ? 1 : v->p[0] == 'f' ? 0 : -1;
+}
+
 /* A decimal given as a JSON number or as a string holding one. Returns -1
  * if ok or absent (*d absent then), else MD_DERR_BAD_NUMBER. */
 static inline int md_json_get_dec(const md_json_val *v, md_dec *d)
@@ -377,12 +389,12 @@ static inline void md_json_reject(const md_decoder_ops *ops, md_decode_err why, 
  * always makes progress: once that many bytes show no '\n' the line is
  * known to be oversized.
  */
-static inline size_t md_json_lines(const char *buf, size_t len, int final, int *skipping,
-                                   const md_decoder_ops *ops, md_json_line_fn decode_line)
+static inline size_t md_json_lines_into(const char *buf, size_t len, int final, int *skipping,
+                                        const md_decoder_ops *ops, md_json_line_fn decode_line,
+                                        md_tick *t)
 {
     int local = 0;
     size_t pos = 0;
-    md_tick t;
 
     if (!skipping)
         skipping = &local;
@@ -412,11 +424,11 @@ static inline size_t md_json_lines(const char *buf, size_t len, int final, int *
         if (n >= MD_JSONL_LINE_MAX) {
             md_json_reject(ops, MD_DERR_OVERSIZED, line, n);
         } else {
-            int r = decode_line(line, n, &t);
+            int r = decode_line(line, n, t);
             if (r == MD_JSON_TICK) {
                 if (ops->stats)
                     ops->stats->ok++;
-                ops->on_tick(ops->ctx, &t);
+                ops->on_tick(ops->ctx, t);
             } else if (r == MD_JSON_SKIPPED) {
                 if (ops->stats)
                     ops->stats->skipped++;
@@ -427,6 +439,17 @@ static inline size_t md_json_lines(const char *buf, size_t len, int final, int *
         pos += n + (nl != NULL);
     }
     return pos;
+}
+
+/* md_json_lines_into with room for price ticks only. The storage is the
+ * caller's so that dialects without account messages keep a frame small
+ * enough for gcc to go on inlining all of this (an md_acct here cost every
+ * Binance line 6 instructions). */
+static inline size_t md_json_lines(const char *buf, size_t len, int final, int *skipping,
+                                   const md_decoder_ops *ops, md_json_line_fn decode_line)
+{
+    md_tick t;
+    return md_json_lines_into(buf, len, final, skipping, ops, decode_line, &t);
 }
 
 #endif

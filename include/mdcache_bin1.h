@@ -22,10 +22,17 @@
  *   A decimal is 9 bytes: i64 mantissa, i8 exponent; value = mant * 10^exp,
  *   exp in -18..0, exp = -128 means "absent". 21000.25 is {2100025, -2}.
  *
+ *   Types 1..4 carry prices (quote, trade, heartbeat, session reset);
+ *   5..8 carry account state (position, order, balance, account). An
+ *   account body starts with the account name (u8 length, then bytes) and,
+ *   for orders and accounts, an order or account id (u8 length, bytes); the
+ *   exact bodies are in docs/protocol.md and next to each encoder below.
+ *
  * Every encoder writes one frame at buf and returns its length, or 0 if cap
  * is too small or an argument cannot be encoded (symbol or source longer
- * than 31 bytes, NULL symbol where one is required). Frames can be appended
- * back to back into one datagram, up to your MTU.
+ * than 31 bytes, NULL symbol where one is required, NULL, empty or over-long
+ * account or order id, a side, status or active value with no wire code).
+ * Frames can be appended back to back into one datagram, up to your MTU.
  *
  *   unsigned char buf[1400];
  *   size_t n = 0, k;
@@ -52,18 +59,38 @@
 #define MDCACHE_BIN1_ABSENT (-128)   /* exponent value meaning "no value" */
 #define MDCACHE_BIN1_EXP_MIN (-18)
 
-/* Frame types. 5..8 are reserved: their bodies are specified in a later
- * revision of docs/protocol.md and receivers implementing only v1 drop them. */
+/* Frame types. Receivers skip types they do not know by len, so a sender
+ * may send account frames to an mdcache that predates them: they are
+ * dropped as unknown_type there, nothing else is lost. */
 enum mdcache_bin1_type {
     MDCACHE_BIN1_QUOTE = 1,     /* body: bid, ask, bid_size, ask_size */
     MDCACHE_BIN1_TRADE = 2,     /* body: price, size */
     MDCACHE_BIN1_HEARTBEAT = 3, /* no body; source required */
     MDCACHE_BIN1_RESET = 4,     /* no body; symbol or "*" for all symbols */
-    MDCACHE_BIN1_POSITION = 5,
-    MDCACHE_BIN1_ORDER = 6,
-    MDCACHE_BIN1_BALANCE = 7,
-    MDCACHE_BIN1_ACCOUNT = 8
+    MDCACHE_BIN1_POSITION = 5,  /* symbol; body: account, net_pos, avg_price */
+    MDCACHE_BIN1_ORDER = 6,     /* body: account, order_id, side, status, qty, price */
+    MDCACHE_BIN1_BALANCE = 7,   /* body: account, cash, realized, unrealized */
+    MDCACHE_BIN1_ACCOUNT = 8    /* body: account, id, active */
 };
+
+#define MDCACHE_BIN1_ACCOUNT_MAX 31u /* account name, bytes */
+#define MDCACHE_BIN1_REF_MAX 63u     /* order id, account id: bytes */
+
+/* Order side (u8). */
+#define MDCACHE_BIN1_SIDE_NONE 0u
+#define MDCACHE_BIN1_SIDE_BUY 1u
+#define MDCACHE_BIN1_SIDE_SELL 2u
+
+/* Order status (u8). WORKING keeps the order; the others end it. */
+#define MDCACHE_BIN1_STATUS_WORKING 1u
+#define MDCACHE_BIN1_STATUS_FILLED 2u
+#define MDCACHE_BIN1_STATUS_CANCELLED 3u
+#define MDCACHE_BIN1_STATUS_REJECTED 4u
+
+/* Account active flag (u8). */
+#define MDCACHE_BIN1_ACTIVE_UNKNOWN 0u
+#define MDCACHE_BIN1_ACTIVE_NO 1u
+#define MDCACHE_BIN1_ACTIVE_YES 2u
 
 /* Header flags; receivers ignore bits they do not know. */
 #define MDCACHE_BIN1_F_SEQ 0x01u /* seq is valid */
@@ -208,6 +235,126 @@ static inline size_t mdcache_bin1_put_reset(void *buf, size_t cap, const char *s
         return 0;
     p = mdcache_bin1_put_head(buf, cap, MDCACHE_BIN1_RESET, symbol, source, 0, 0, 0, 0, 0);
     return p ? (size_t)(p - (unsigned char *)buf) : 0;
+}
+
+/* A length-prefixed id (u8 length, bytes) of 1..max bytes, or 0..max
+ * with may_be_empty (NULL counts as empty): its wire size, or 0 if it
+ * cannot be encoded. */
+static inline size_t mdcache_bin1_id_size(const char *s, size_t max, int may_be_empty)
+{
+    size_t n = mdcache_bin1_strlen(s);
+    if (n > max || (n == 0 && !may_be_empty))
+        return 0;
+    return 1 + n;
+}
+
+static inline unsigned char *mdcache_bin1_put_id(unsigned char *p, const char *s)
+{
+    size_t n = mdcache_bin1_strlen(s);
+    *p++ = (unsigned char)n;
+    if (n)
+        memcpy(p, s, n);
+    return p + n;
+}
+
+/* Position of one account in one instrument. Body: account (u8 length,
+ * 1..31 bytes), net_pos (required, any sign; 0 means flat), avg_price (may
+ * be absent). symbol is the instrument and required. */
+static inline size_t mdcache_bin1_put_position(void *buf, size_t cap, const char *account,
+                                               const char *symbol, const char *source,
+                                               uint64_t seq, int has_seq, int64_t ts_ns,
+                                               int has_ts, mdcache_bin1_dec net_pos,
+                                               mdcache_bin1_dec avg_price)
+{
+    unsigned char *p;
+    size_t al = mdcache_bin1_id_size(account, MDCACHE_BIN1_ACCOUNT_MAX, 0);
+    if (!al || !symbol || !*symbol)
+        return 0;
+    p = mdcache_bin1_put_head(buf, cap, MDCACHE_BIN1_POSITION, symbol, source, seq, has_seq,
+                              ts_ns, has_ts, al + 2 * MDCACHE_BIN1_DEC_LEN);
+    if (!p)
+        return 0;
+    p = mdcache_bin1_put_id(p, account);
+    p = mdcache_bin1_put_dec(p, net_pos);
+    p = mdcache_bin1_put_dec(p, avg_price);
+    return (size_t)(p - (unsigned char *)buf);
+}
+
+/* An order's state. Body: account (u8 length, 1..31 bytes), order_id (u8
+ * length, 1..63 bytes), side (MDCACHE_BIN1_SIDE_*), status
+ * (MDCACHE_BIN1_STATUS_*), qty (may be absent, never negative), price (may
+ * be absent). symbol may be NULL. */
+static inline size_t mdcache_bin1_put_order(void *buf, size_t cap, const char *account,
+                                            const char *order_id, const char *symbol,
+                                            const char *source, uint64_t seq, int has_seq,
+                                            int64_t ts_ns, int has_ts, unsigned side,
+                                            unsigned status, mdcache_bin1_dec qty,
+                                            mdcache_bin1_dec price)
+{
+    unsigned char *p;
+    size_t al = mdcache_bin1_id_size(account, MDCACHE_BIN1_ACCOUNT_MAX, 0);
+    size_t rl = mdcache_bin1_id_size(order_id, MDCACHE_BIN1_REF_MAX, 0);
+    if (!al || !rl || side > MDCACHE_BIN1_SIDE_SELL || status < MDCACHE_BIN1_STATUS_WORKING ||
+        status > MDCACHE_BIN1_STATUS_REJECTED)
+        return 0;
+    p = mdcache_bin1_put_head(buf, cap, MDCACHE_BIN1_ORDER, symbol, source, seq, has_seq, ts_ns,
+                              has_ts, al + rl + 2 + 2 * MDCACHE_BIN1_DEC_LEN);
+    if (!p)
+        return 0;
+    p = mdcache_bin1_put_id(p, account);
+    p = mdcache_bin1_put_id(p, order_id);
+    *p++ = (unsigned char)side;
+    *p++ = (unsigned char)status;
+    p = mdcache_bin1_put_dec(p, qty);
+    p = mdcache_bin1_put_dec(p, price);
+    return (size_t)(p - (unsigned char *)buf);
+}
+
+/* An account's money. Body: account (u8 length, 1..31 bytes), cash,
+ * realized, unrealized (any sign, each may be absent, not all three). No
+ * symbol. */
+static inline size_t mdcache_bin1_put_balance(void *buf, size_t cap, const char *account,
+                                              const char *source, uint64_t seq, int has_seq,
+                                              int64_t ts_ns, int has_ts, mdcache_bin1_dec cash,
+                                              mdcache_bin1_dec realized,
+                                              mdcache_bin1_dec unrealized)
+{
+    unsigned char *p;
+    size_t al = mdcache_bin1_id_size(account, MDCACHE_BIN1_ACCOUNT_MAX, 0);
+    if (!al)
+        return 0;
+    p = mdcache_bin1_put_head(buf, cap, MDCACHE_BIN1_BALANCE, NULL, source, seq, has_seq, ts_ns,
+                              has_ts, al + 3 * MDCACHE_BIN1_DEC_LEN);
+    if (!p)
+        return 0;
+    p = mdcache_bin1_put_id(p, account);
+    p = mdcache_bin1_put_dec(p, cash);
+    p = mdcache_bin1_put_dec(p, realized);
+    p = mdcache_bin1_put_dec(p, unrealized);
+    return (size_t)(p - (unsigned char *)buf);
+}
+
+/* An account's identity and state. Body: account (u8 length, 1..31
+ * bytes), id (u8 length, 0..63 bytes; NULL or "" for none), active
+ * (MDCACHE_BIN1_ACTIVE_*). No symbol. */
+static inline size_t mdcache_bin1_put_account(void *buf, size_t cap, const char *account,
+                                              const char *id, const char *source, uint64_t seq,
+                                              int has_seq, int64_t ts_ns, int has_ts,
+                                              unsigned active)
+{
+    unsigned char *p;
+    size_t al = mdcache_bin1_id_size(account, MDCACHE_BIN1_ACCOUNT_MAX, 0);
+    size_t rl = mdcache_bin1_id_size(id, MDCACHE_BIN1_REF_MAX, 1);
+    if (!al || !rl || active > MDCACHE_BIN1_ACTIVE_YES)
+        return 0;
+    p = mdcache_bin1_put_head(buf, cap, MDCACHE_BIN1_ACCOUNT, NULL, source, seq, has_seq, ts_ns,
+                              has_ts, al + rl + 1);
+    if (!p)
+        return 0;
+    p = mdcache_bin1_put_id(p, account);
+    p = mdcache_bin1_put_id(p, id);
+    *p++ = (unsigned char)active;
+    return (size_t)(p - (unsigned char *)buf);
 }
 
 /* Appends origin_ns to a frame just written at `frame` (frame_len bytes,

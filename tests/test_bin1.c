@@ -271,21 +271,21 @@ static void test_body_errors(void **state)
     uint8_t f[1100];
     size_t n;
 
-    /* unknown and reserved types, skipped by len */
+    /* unknown types, skipped by len */
     for (unsigned ty = 0; ty < 256; ty++) {
-        if (ty >= 1 && ty <= 4)
+        if (ty >= 1 && ty <= 8)
             continue;
         n = put_q(f, sizeof f, "X");
         f[4] = (uint8_t)ty;
         expect_frame_error(f, n, MD_DERR_UNKNOWN_TYPE);
     }
-    /* a reserved type with a body longer than any v1 body */
+    /* an unknown type with a body longer than any v1 body */
     n = put_q(f, sizeof f, "X");
     memset(f + n, 0x5a, 200);
     n += 200;
     f[2] = (uint8_t)(n & 0xff);
     f[3] = (uint8_t)(n >> 8);
-    f[4] = MDCACHE_BIN1_ACCOUNT;
+    f[4] = 9;
     expect_frame_error(f, n, MD_DERR_UNKNOWN_TYPE);
 
     /* len shorter than names + body need */
@@ -497,8 +497,11 @@ static void feed_stream(capture *c, const uint8_t *data, size_t len, const size_
 static void assert_same_ticks(const capture *a, const capture *b)
 {
     assert_int_equal(a->n, b->n);
-    for (size_t i = 0; i < a->n; i++)
+    for (size_t i = 0; i < a->n; i++) {
         assert_tick_eq(&a->t[i], &b->t[i]);
+        /* account records are zeroed before they are filled: whole-record equal */
+        assert_memory_equal(&a->a[i], &b->a[i], sizeof a->a[i]);
+    }
 }
 
 static size_t build_mixed(uint8_t *b, size_t cap, int with_garbage)
@@ -519,6 +522,12 @@ static size_t build_mixed(uint8_t *b, size_t cap, int with_garbage)
     n += mdcache_bin1_put_reset(b + n, cap - n, "*", NULL);
     n += mdcache_bin1_put_quote(b + n, cap - n, "ESZ5", "cme-b", 1, 1, 2, 1, B(600025, -2), NONE,
                                 B(10, 0), NONE);
+    /* variable-length bodies: the ids' length bytes split too */
+    n += mdcache_bin1_put_order(b + n, cap - n, "PAAPEX2666680000001", "D17158695", "MNQZ5", "apex",
+                                3, 1, 4, 1, MDCACHE_BIN1_SIDE_SELL, MDCACHE_BIN1_STATUS_FILLED,
+                                B(1, 0), B(209900, -1));
+    n += mdcache_bin1_put_account(b + n, cap - n, "PAAPEX2666680000001", "D17158695", NULL, 0, 0,
+                                  5, 1, MDCACHE_BIN1_ACTIVE_YES);
     return n;
 }
 
@@ -530,7 +539,10 @@ static void test_stream_every_split(void **state)
         size_t n = build_mixed(b, sizeof b, g);
         capture whole = {0};
         assert_int_equal(decode(&whole, b, n, 0), n);
-        assert_int_equal(whole.n, 5);
+        assert_int_equal(whole.n, 7);
+        assert_int_equal(whole.t[5].type, MD_TICK_ORDER);
+        assert_string_equal(whole.a[5].ref, "D17158695");
+        assert_int_equal(whole.a[6].active, MD_ACTIVE_YES);
         assert_int_equal(whole.st.err[MD_DERR_MISSING_FIELD], 1);
         assert_int_equal(errs(&whole), g ? 2 : 1);
         capture wholeg = {0};
@@ -769,6 +781,517 @@ static void test_origin(void **state)
     assert_int_equal(c.t[0].origin_ns, 0);
 }
 
+/* ---- account messages: position, order, balance, account ---- */
+
+static const char *const ACCT = "PAAPEX2666680000001";
+static const char *const S31 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
+static const char *const S63 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ01234abcdefghijklmnopqrstuvwxyz012345";
+
+/* Every byte of a name field past its length is zero: account records are
+ * deterministic, whatever followed the name in the frame. */
+static void assert_zero_tail(const char *s, size_t len, size_t size)
+{
+    for (size_t i = len; i < size; i++)
+        if (s[i] != 0)
+            fail_msg("byte %zu of a %zu-byte field is %d", i, size, s[i]);
+}
+
+static void assert_acct_clean(const md_acct *a)
+{
+    assert_int_equal(strlen(a->account), a->acct_len);
+    assert_zero_tail(a->account, a->acct_len, sizeof a->account);
+    assert_zero_tail(a->ref, a->ref_len, sizeof a->ref);
+    assert_zero_tail(a->t.symbol, a->t.sym_len, sizeof a->t.symbol);
+    assert_zero_tail(a->t.source, a->t.src_len, sizeof a->t.source);
+    assert_int_equal(a->t.feed_id, 0);
+    assert_int_equal(a->t.src_hash, 0);
+    assert_int_equal(a->t.sym_hash, 0);
+}
+
+static void test_account_round_trip(void **state)
+{
+    (void)state;
+    uint8_t b[1400];
+    capture c = {0};
+    size_t n = 0, k;
+    const int64_t ts = 1763740000123456789LL;
+
+    k = mdcache_bin1_put_position(b + n, sizeof b - n, ACCT, "MNQZ5", "apex", 5, 1, ts, 1, B(2, 0),
+                                  B(210005, -1));
+    assert_int_equal(k, 24 + 5 + 4 + 1 + 19 + 18);
+    n += k;
+    k = mdcache_bin1_put_order(b + n, sizeof b - n, ACCT, "D17158695", "MNQZ5", "apex", 6, 1, ts + 1,
+                               1, MDCACHE_BIN1_SIDE_BUY, MDCACHE_BIN1_STATUS_WORKING, B(1, 0),
+                               B(209900, -1));
+    assert_int_equal(k, 24 + 5 + 4 + 1 + 19 + 1 + 9 + 2 + 18);
+    n += k;
+    k = mdcache_bin1_put_balance(b + n, sizeof b - n, ACCT, "apex", 7, 1, ts + 2, 1, B(500000, -1),
+                                 B(125, -1), B(-30, -1));
+    assert_int_equal(k, 24 + 4 + 1 + 19 + 27);
+    n += k;
+    k = mdcache_bin1_put_account(b + n, sizeof b - n, ACCT, "D17158695", "apex", 8, 1, ts + 3, 1,
+                                 MDCACHE_BIN1_ACTIVE_YES);
+    assert_int_equal(k, 24 + 4 + 1 + 19 + 1 + 9 + 1);
+    n += k;
+
+    assert_int_equal(decode(&c, b, n, 1), n);
+    assert_int_equal(errs(&c), 0);
+    assert_int_equal(c.n, 4);
+    assert_int_equal(c.st.ok, 4);
+    for (size_t i = 0; i < 4; i++) {
+        const md_acct *a = &c.a[i];
+        assert_int_equal(a->t.type, MD_TICK_POSITION + i);
+        assert_int_equal(a->t.flags, MD_TICK_F_SEQ | MD_TICK_F_TS);
+        assert_int_equal(a->t.seq, 5 + i);
+        assert_int_equal(a->t.ts_ns, ts + (int64_t)i);
+        assert_int_equal(a->t.origin_ns, 0);
+        assert_string_equal(a->t.source, "apex");
+        assert_int_equal(a->t.src_len, 4);
+        assert_string_equal(a->account, ACCT);
+        assert_int_equal(a->acct_len, 19);
+        assert_acct_clean(a);
+        assert_dec(a->t.v[3], 0, MD_DEC_ABSENT);
+    }
+
+    const md_acct *a = &c.a[0];
+    assert_string_equal(a->t.symbol, "MNQZ5");
+    assert_int_equal(a->t.sym_len, 5);
+    assert_dec(a->t.v[MD_P_NET_POS], 2, 0);
+    assert_dec(a->t.v[MD_P_AVG_PRICE], 210005, -1);
+    assert_dec(a->t.v[2], 0, MD_DEC_ABSENT);
+    assert_int_equal(a->ref_len, 0);
+    assert_int_equal(a->side + a->status + a->active, 0);
+
+    a = &c.a[1];
+    assert_string_equal(a->t.symbol, "MNQZ5");
+    assert_string_equal(a->ref, "D17158695");
+    assert_int_equal(a->ref_len, 9);
+    assert_int_equal(a->side, MD_SIDE_BUY);
+    assert_int_equal(a->status, MD_ORDER_WORKING);
+    assert_int_equal(a->active, 0);
+    assert_dec(a->t.v[MD_O_QTY], 1, 0);
+    assert_dec(a->t.v[MD_O_PRICE], 209900, -1);
+    assert_dec_str(a->t.v[MD_O_PRICE], "20990.0");
+
+    a = &c.a[2];
+    assert_int_equal(a->t.sym_len, 0);
+    assert_string_equal(a->t.symbol, "");
+    assert_dec(a->t.v[MD_B_CASH], 500000, -1);
+    assert_dec(a->t.v[MD_B_REALIZED], 125, -1);
+    assert_dec(a->t.v[MD_B_UNREALIZED], -30, -1);
+    assert_int_equal(a->ref_len + a->side + a->status + a->active, 0);
+
+    a = &c.a[3];
+    assert_int_equal(a->t.sym_len, 0);
+    assert_string_equal(a->ref, "D17158695");
+    assert_int_equal(a->active, MD_ACTIVE_YES);
+    for (int i = 0; i < 4; i++)
+        assert_dec(a->t.v[i], 0, MD_DEC_ABSENT);
+
+    /* The head the callback got is the tick part of the record. */
+    assert_tick_eq(&c.t[1], &c.a[1].t);
+}
+
+/* Optional fields left out, and the other values of the enums. */
+static void test_account_optional(void **state)
+{
+    (void)state;
+    uint8_t b[1400];
+    capture c = {0};
+    size_t n = 0;
+
+    /* flat position without an average price, no source, no seq/ts */
+    n += mdcache_bin1_put_position(b + n, sizeof b - n, "A", "ES", NULL, 0, 0, 0, 0, B(0, 0), NONE);
+    /* a short position */
+    n += mdcache_bin1_put_position(b + n, sizeof b - n, "A", "ES", NULL, 0, 0, 0, 0, B(-3, 0),
+                                   B(-125, -2));
+    /* order: no symbol, side, qty or price */
+    n += mdcache_bin1_put_order(b + n, sizeof b - n, "A", "o-1", NULL, NULL, 0, 0, 0, 0,
+                                MDCACHE_BIN1_SIDE_NONE, MDCACHE_BIN1_STATUS_CANCELLED, NONE, NONE);
+    n += mdcache_bin1_put_order(b + n, sizeof b - n, S31, S63, S31, S31, 0, 0, 0, 0,
+                                MDCACHE_BIN1_SIDE_SELL, MDCACHE_BIN1_STATUS_REJECTED, B(0, 0),
+                                B(-5, 0));
+    n += mdcache_bin1_put_order(b + n, sizeof b - n, "A", "o-2", "", NULL, 0, 0, 0, 0,
+                                MDCACHE_BIN1_SIDE_BUY, MDCACHE_BIN1_STATUS_FILLED, B(25, -1), NONE);
+    /* balance: any one of the three is enough */
+    n += mdcache_bin1_put_balance(b + n, sizeof b - n, "A", NULL, 0, 0, 0, 0, NONE, NONE, B(7, 0));
+    /* account: no id, active unknown; and inactive */
+    n += mdcache_bin1_put_account(b + n, sizeof b - n, "A", NULL, NULL, 0, 0, 0, 0,
+                                  MDCACHE_BIN1_ACTIVE_UNKNOWN);
+    n += mdcache_bin1_put_account(b + n, sizeof b - n, "A", "", NULL, 0, 0, 0, 0,
+                                  MDCACHE_BIN1_ACTIVE_NO);
+    assert_int_equal(decode(&c, b, n, 1), n);
+    assert_int_equal(errs(&c), 0);
+    assert_int_equal(c.n, 8);
+    for (size_t i = 0; i < c.n; i++) {
+        assert_acct_clean(&c.a[i]);
+        assert_int_equal(c.a[i].t.flags, 0);
+    }
+
+    assert_dec(c.a[0].t.v[MD_P_NET_POS], 0, 0);
+    assert_dec(c.a[0].t.v[MD_P_AVG_PRICE], 0, MD_DEC_ABSENT);
+    assert_int_equal(c.a[0].t.src_len, 0);
+    assert_dec(c.a[1].t.v[MD_P_NET_POS], -3, 0);
+    assert_dec(c.a[1].t.v[MD_P_AVG_PRICE], -125, -2);
+
+    const md_acct *a = &c.a[2];
+    assert_int_equal(a->t.type, MD_TICK_ORDER);
+    assert_int_equal(a->t.sym_len, 0);
+    assert_int_equal(a->side, MD_SIDE_NONE);
+    assert_int_equal(a->status, MD_ORDER_CANCELLED);
+    assert_dec(a->t.v[MD_O_QTY], 0, MD_DEC_ABSENT);
+    assert_dec(a->t.v[MD_O_PRICE], 0, MD_DEC_ABSENT);
+
+    /* the limits: 31-byte account, symbol and source, 63-byte order id */
+    a = &c.a[3];
+    assert_string_equal(a->account, S31);
+    assert_int_equal(a->acct_len, 31);
+    assert_string_equal(a->ref, S63);
+    assert_int_equal(a->ref_len, 63);
+    assert_string_equal(a->t.symbol, S31);
+    assert_string_equal(a->t.source, S31);
+    assert_int_equal(a->side, MD_SIDE_SELL);
+    assert_int_equal(a->status, MD_ORDER_REJECTED);
+    assert_dec(a->t.v[MD_O_QTY], 0, 0);
+    assert_dec(a->t.v[MD_O_PRICE], -5, 0);
+
+    assert_int_equal(c.a[4].t.sym_len, 0);
+    assert_int_equal(c.a[4].status, MD_ORDER_FILLED);
+    assert_dec(c.a[4].t.v[MD_O_QTY], 25, -1);
+
+    a = &c.a[5];
+    assert_dec(a->t.v[MD_B_CASH], 0, MD_DEC_ABSENT);
+    assert_dec(a->t.v[MD_B_REALIZED], 0, MD_DEC_ABSENT);
+    assert_dec(a->t.v[MD_B_UNREALIZED], 7, 0);
+
+    assert_int_equal(c.a[6].ref_len, 0);
+    assert_int_equal(c.a[6].active, MD_ACTIVE_UNKNOWN);
+    assert_int_equal(c.a[7].ref_len, 0);
+    assert_int_equal(c.a[7].active, MD_ACTIVE_NO);
+}
+
+static void test_account_encoder_refusals(void **state)
+{
+    (void)state;
+    uint8_t b[1400];
+    const char *a32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345";
+    const char *r64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ01234abcdefghijklmnopqrstuvwxyz0123456";
+    assert_int_equal(strlen(a32), 32);
+    assert_int_equal(strlen(r64), 64);
+    assert_int_equal(strlen(S63), 63);
+
+    /* account: NULL, empty, over-long, for every type */
+    const char *bad_acct[] = {NULL, "", a32};
+    for (size_t i = 0; i < 3; i++) {
+        const char *x = bad_acct[i];
+        assert_int_equal(mdcache_bin1_put_position(b, sizeof b, x, "ES", NULL, 0, 0, 0, 0, B(1, 0),
+                                                   NONE),
+                         0);
+        assert_int_equal(mdcache_bin1_put_order(b, sizeof b, x, "o", NULL, NULL, 0, 0, 0, 0, 0,
+                                                MDCACHE_BIN1_STATUS_WORKING, NONE, NONE),
+                         0);
+        assert_int_equal(mdcache_bin1_put_balance(b, sizeof b, x, NULL, 0, 0, 0, 0, B(1, 0), NONE,
+                                                  NONE),
+                         0);
+        assert_int_equal(mdcache_bin1_put_account(b, sizeof b, x, NULL, NULL, 0, 0, 0, 0, 0), 0);
+    }
+    /* order id: NULL, empty, 64 bytes; account id: 64 bytes */
+    assert_int_equal(mdcache_bin1_put_order(b, sizeof b, "A", NULL, NULL, NULL, 0, 0, 0, 0, 0,
+                                            MDCACHE_BIN1_STATUS_WORKING, NONE, NONE),
+                     0);
+    assert_int_equal(mdcache_bin1_put_order(b, sizeof b, "A", "", NULL, NULL, 0, 0, 0, 0, 0,
+                                            MDCACHE_BIN1_STATUS_WORKING, NONE, NONE),
+                     0);
+    assert_int_equal(mdcache_bin1_put_order(b, sizeof b, "A", r64, NULL, NULL, 0, 0, 0, 0, 0,
+                                            MDCACHE_BIN1_STATUS_WORKING, NONE, NONE),
+                     0);
+    assert_true(mdcache_bin1_put_order(b, sizeof b, "A", S63, NULL, NULL, 0, 0, 0, 0, 0,
+                                       MDCACHE_BIN1_STATUS_WORKING, NONE, NONE) > 0);
+    assert_int_equal(mdcache_bin1_put_account(b, sizeof b, "A", r64, NULL, 0, 0, 0, 0, 0), 0);
+    assert_true(mdcache_bin1_put_account(b, sizeof b, "A", S63, NULL, 0, 0, 0, 0, 0) > 0);
+    /* values with no wire code */
+    assert_int_equal(mdcache_bin1_put_order(b, sizeof b, "A", "o", NULL, NULL, 0, 0, 0, 0, 3,
+                                            MDCACHE_BIN1_STATUS_WORKING, NONE, NONE),
+                     0);
+    assert_int_equal(mdcache_bin1_put_order(b, sizeof b, "A", "o", NULL, NULL, 0, 0, 0, 0, 0, 0,
+                                            NONE, NONE),
+                     0);
+    assert_int_equal(mdcache_bin1_put_order(b, sizeof b, "A", "o", NULL, NULL, 0, 0, 0, 0, 0, 5,
+                                            NONE, NONE),
+                     0);
+    assert_int_equal(mdcache_bin1_put_account(b, sizeof b, "A", NULL, NULL, 0, 0, 0, 0, 3), 0);
+    /* a position needs its instrument; names over 31 bytes */
+    assert_int_equal(mdcache_bin1_put_position(b, sizeof b, "A", NULL, NULL, 0, 0, 0, 0, B(1, 0),
+                                               NONE),
+                     0);
+    assert_int_equal(mdcache_bin1_put_position(b, sizeof b, "A", "", NULL, 0, 0, 0, 0, B(1, 0),
+                                               NONE),
+                     0);
+    assert_int_equal(mdcache_bin1_put_order(b, sizeof b, "A", "o", a32, NULL, 0, 0, 0, 0, 0,
+                                            MDCACHE_BIN1_STATUS_WORKING, NONE, NONE),
+                     0);
+    assert_int_equal(mdcache_bin1_put_balance(b, sizeof b, "A", a32, 0, 0, 0, 0, B(1, 0), NONE,
+                                              NONE),
+                     0);
+    /* does not fit: one byte short, then exactly */
+    size_t need = 24 + 2 + 2 + 2 + 2 + 18; /* "ES", account "A" and order "o" with lengths */
+    assert_int_equal(mdcache_bin1_put_order(b, need - 1, "A", "o", "ES", NULL, 0, 0, 0, 0, 0,
+                                            MDCACHE_BIN1_STATUS_WORKING, NONE, NONE),
+                     0);
+    assert_int_equal(mdcache_bin1_put_order(b, need, "A", "o", "ES", NULL, 0, 0, 0, 0, 0,
+                                            MDCACHE_BIN1_STATUS_WORKING, NONE, NONE),
+                     need);
+    need = 24 + 2 + 1 + 1; /* account "A", id length 0, active */
+    assert_int_equal(mdcache_bin1_put_account(b, need - 1, "A", NULL, NULL, 0, 0, 0, 0, 0), 0);
+    assert_int_equal(mdcache_bin1_put_account(b, need, "A", NULL, NULL, 0, 0, 0, 0, 0), need);
+}
+
+/* Frames to damage: no source, one-byte symbol where there is one, so the
+ * body starts at 25 (position, order) or 24 (balance, account). */
+static size_t acct_pos(uint8_t *f, mdcache_bin1_dec net, mdcache_bin1_dec avg)
+{
+    return mdcache_bin1_put_position(f, 1100, "ACC", "X", NULL, 0, 0, 0, 0, net, avg);
+}
+
+static size_t acct_ord(uint8_t *f, unsigned side, unsigned status, mdcache_bin1_dec qty,
+                       mdcache_bin1_dec px)
+{
+    return mdcache_bin1_put_order(f, 1100, "ACC", "ORD", "X", NULL, 0, 0, 0, 0, side, status, qty,
+                                  px);
+}
+
+static size_t acct_bal(uint8_t *f, mdcache_bin1_dec cash, mdcache_bin1_dec r, mdcache_bin1_dec u)
+{
+    return mdcache_bin1_put_balance(f, 1100, "ACC", NULL, 0, 0, 0, 0, cash, r, u);
+}
+
+static size_t acct_acc(uint8_t *f, const char *id, unsigned active)
+{
+    return mdcache_bin1_put_account(f, 1100, "ACC", id, NULL, 0, 0, 0, 0, active);
+}
+
+static void set_len(uint8_t *f, size_t n)
+{
+    f[2] = (uint8_t)(n & 0xff);
+    f[3] = (uint8_t)(n >> 8);
+}
+
+/* Every reason an account frame can be dropped for, each in the middle of
+ * a datagram whose other frames must come through. */
+static void test_account_errors(void **state)
+{
+    (void)state;
+    uint8_t f[1100];
+    size_t n;
+    const size_t P = 25; /* body of acct_pos/acct_ord: acct_len */
+
+    /* id: account empty, over-long, bad bytes */
+    n = acct_pos(f, B(1, 0), NONE);
+    f[P] = 0;
+    expect_frame_error(f, n, MD_DERR_ID);
+    n = acct_pos(f, B(1, 0), NONE);
+    f[P] = 32; /* over-long, however much room the frame has */
+    expect_frame_error(f, n, MD_DERR_ID);
+    n = acct_pos(f, B(1, 0), NONE);
+    f[P] = 255;
+    expect_frame_error(f, n, MD_DERR_ID);
+    static const uint8_t badb[] = {0x00, 0x20, 0x7f, 0x80, 0xff};
+    for (size_t i = 0; i < sizeof badb; i++) {
+        n = acct_pos(f, B(1, 0), NONE);
+        f[P + 2] = badb[i];
+        expect_frame_error(f, n, MD_DERR_ID);
+        n = acct_bal(f, B(1, 0), NONE, NONE);
+        f[24 + 3] = badb[i];
+        expect_frame_error(f, n, MD_DERR_ID);
+        n = acct_ord(f, 0, MDCACHE_BIN1_STATUS_WORKING, NONE, NONE);
+        f[P + 4 + 1 + 1] = badb[i]; /* inside the order id */
+        expect_frame_error(f, n, MD_DERR_ID);
+        n = acct_acc(f, "ID7", 0);
+        f[24 + 4 + 1 + 2] = badb[i]; /* inside the account id */
+        expect_frame_error(f, n, MD_DERR_ID);
+    }
+    /* id: order id empty or over-long */
+    n = acct_ord(f, 0, MDCACHE_BIN1_STATUS_WORKING, NONE, NONE);
+    f[P + 4] = 0;
+    expect_frame_error(f, n, MD_DERR_ID);
+    n = acct_ord(f, 0, MDCACHE_BIN1_STATUS_WORKING, NONE, NONE);
+    f[P + 4] = 64;
+    expect_frame_error(f, n, MD_DERR_ID);
+    n = acct_acc(f, "ID7", 0);
+    f[24 + 4] = 64;
+    expect_frame_error(f, n, MD_DERR_ID);
+
+    /* truncated: a length running past the frame, a body cut short */
+    n = acct_pos(f, B(1, 0), NONE);
+    set_len(f, P + 3); /* acct_len 3, two of its bytes */
+    expect_frame_error(f, P + 3, MD_DERR_TRUNCATED);
+    n = acct_pos(f, B(1, 0), NONE);
+    set_len(f, P); /* not even the length byte */
+    expect_frame_error(f, P, MD_DERR_TRUNCATED);
+    n = acct_pos(f, B(1, 0), NONE);
+    set_len(f, n - 1); /* avg_price one byte short */
+    expect_frame_error(f, n - 1, MD_DERR_TRUNCATED);
+    n = acct_ord(f, 0, MDCACHE_BIN1_STATUS_WORKING, NONE, NONE);
+    f[P + 4] = 63; /* order id longer than the frame holds */
+    expect_frame_error(f, n, MD_DERR_TRUNCATED);
+    n = acct_ord(f, 0, MDCACHE_BIN1_STATUS_WORKING, NONE, NONE);
+    set_len(f, P + 4 + 4 + 1); /* side, no status */
+    expect_frame_error(f, P + 4 + 4 + 1, MD_DERR_TRUNCATED);
+    n = acct_bal(f, B(1, 0), B(1, 0), B(1, 0));
+    set_len(f, n - 9);
+    expect_frame_error(f, n - 9, MD_DERR_TRUNCATED);
+    n = acct_acc(f, "ID7", 0);
+    set_len(f, n - 1); /* no active byte */
+    expect_frame_error(f, n - 1, MD_DERR_TRUNCATED);
+    n = acct_acc(f, NULL, 0);
+    f[7] |= MDCACHE_BIN1_F_ORIGIN; /* no room for the stamp behind the body */
+    expect_frame_error(f, n, MD_DERR_TRUNCATED);
+    n = acct_pos(f, B(1, 0), NONE);
+    f[5] = 30; /* names past the frame */
+    expect_frame_error(f, n, MD_DERR_TRUNCATED);
+
+    /* bad_value: side, status, active without a wire meaning */
+    n = acct_ord(f, 0, MDCACHE_BIN1_STATUS_WORKING, NONE, NONE);
+    f[P + 8] = 3;
+    expect_frame_error(f, n, MD_DERR_BAD_VALUE);
+    n = acct_ord(f, 0, MDCACHE_BIN1_STATUS_WORKING, NONE, NONE);
+    f[P + 9] = 0;
+    expect_frame_error(f, n, MD_DERR_BAD_VALUE);
+    n = acct_ord(f, 0, MDCACHE_BIN1_STATUS_WORKING, NONE, NONE);
+    f[P + 9] = 5;
+    expect_frame_error(f, n, MD_DERR_BAD_VALUE);
+    n = acct_acc(f, NULL, 0);
+    f[n - 1] = 3;
+    expect_frame_error(f, n, MD_DERR_BAD_VALUE);
+
+    /* missing_field: position without net_pos, balance without any value */
+    n = acct_pos(f, NONE, B(1, 0));
+    expect_frame_error(f, n, MD_DERR_MISSING_FIELD);
+    n = acct_bal(f, NONE, NONE, NONE);
+    expect_frame_error(f, n, MD_DERR_MISSING_FIELD);
+
+    /* negative: order quantity */
+    n = acct_ord(f, 1, MDCACHE_BIN1_STATUS_WORKING, B(-1, 0), B(1, 0));
+    expect_frame_error(f, n, MD_DERR_NEGATIVE);
+
+    /* bad_number: exponents, mantissas, ts */
+    n = acct_pos(f, B(1, 1), NONE);
+    expect_frame_error(f, n, MD_DERR_BAD_NUMBER);
+    n = acct_pos(f, B(1, 0), B(1, -19));
+    expect_frame_error(f, n, MD_DERR_BAD_NUMBER);
+    n = acct_ord(f, 1, MDCACHE_BIN1_STATUS_FILLED, B(1, 0), B(1000000000000000000LL, 0));
+    expect_frame_error(f, n, MD_DERR_BAD_NUMBER);
+    n = acct_bal(f, B(1, 0), NONE, B(INT64_MIN, -2));
+    expect_frame_error(f, n, MD_DERR_BAD_NUMBER);
+    n = mdcache_bin1_put_account(f, sizeof f, "ACC", NULL, NULL, 0, 0, -1, 1, 0);
+    expect_frame_error(f, n, MD_DERR_BAD_NUMBER);
+
+    /* symbol: position without one or with "*", order with "*", a symbol
+     * on a balance or account, bad source, over-long names */
+    n = acct_bal(f, B(1, 0), B(1, 0), B(1, 0));
+    f[4] = MDCACHE_BIN1_POSITION; /* a fine position body, but sym_len 0 */
+    expect_frame_error(f, n, MD_DERR_SYMBOL);
+    n = mdcache_bin1_put_position(f, sizeof f, "ACC", "*", NULL, 0, 0, 0, 0, B(1, 0), NONE);
+    expect_frame_error(f, n, MD_DERR_SYMBOL);
+    n = mdcache_bin1_put_order(f, sizeof f, "ACC", "ORD", "*", NULL, 0, 0, 0, 0, 0,
+                               MDCACHE_BIN1_STATUS_WORKING, NONE, NONE);
+    expect_frame_error(f, n, MD_DERR_SYMBOL);
+    n = acct_pos(f, B(1, 0), B(1, 0));
+    f[4] = MDCACHE_BIN1_BALANCE;
+    expect_frame_error(f, n, MD_DERR_SYMBOL);
+    n = acct_pos(f, B(1, 0), B(1, 0));
+    f[4] = MDCACHE_BIN1_ACCOUNT;
+    expect_frame_error(f, n, MD_DERR_SYMBOL);
+    n = acct_pos(f, B(1, 0), NONE);
+    f[24] = ' ';
+    expect_frame_error(f, n, MD_DERR_SYMBOL);
+    n = mdcache_bin1_put_balance(f, sizeof f, "ACC", "src", 0, 0, 0, 0, B(1, 0), NONE, NONE);
+    f[25] = 0x80;
+    expect_frame_error(f, n, MD_DERR_SYMBOL);
+    n = acct_pos(f, B(1, 0), NONE);
+    f[6] = 32;
+    expect_frame_error(f, n, MD_DERR_SYMBOL);
+}
+
+/* Later revisions may append fields to a body: ignored, before the origin
+ * stamp, which stays last. */
+static void test_account_forward_compat(void **state)
+{
+    (void)state;
+    uint8_t b[600];
+    capture c = {0};
+    size_t n = mdcache_bin1_put_order(b, sizeof b, ACCT, "D1", "MNQZ5", NULL, 1, 1, 2, 1,
+                                      MDCACHE_BIN1_SIDE_BUY, MDCACHE_BIN1_STATUS_WORKING, B(1, 0),
+                                      B(209900, -1));
+    memset(b + n, 0xee, 11);
+    n += 11;
+    set_len(b, n);
+    n = mdcache_bin1_add_origin(b, n, sizeof b, 4242);
+    assert_true(n > 0);
+    size_t m = mdcache_bin1_put_balance(b + n, sizeof b - n, ACCT, NULL, 0, 0, 0, 0, B(1, 0), NONE,
+                                        NONE);
+    m = mdcache_bin1_add_origin(b + n, m, sizeof b - n, 77);
+    assert_int_equal(decode(&c, b, n + m, 1), n + m);
+    assert_int_equal(errs(&c), 0);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(c.a[0].t.origin_ns, 4242);
+    assert_string_equal(c.a[0].ref, "D1");
+    assert_dec(c.a[0].t.v[MD_O_PRICE], 209900, -1);
+    assert_int_equal(c.a[1].t.origin_ns, 77);
+    assert_dec(c.a[1].t.v[MD_B_CASH], 1, 0);
+}
+
+/* Prices and account messages share datagrams. */
+static void test_account_mixed_datagram(void **state)
+{
+    (void)state;
+    uint8_t b[1400];
+    capture c = {0};
+    size_t n = put_q(b, sizeof b, "MNQZ5");
+    n += mdcache_bin1_put_order(b + n, sizeof b - n, ACCT, "D17158695", "MNQZ5", "apex", 6, 1, 7, 1,
+                                MDCACHE_BIN1_SIDE_BUY, MDCACHE_BIN1_STATUS_WORKING, B(1, 0),
+                                B(209900, -1));
+    n += mdcache_bin1_put_heartbeat(b + n, sizeof b - n, "apex", 8);
+    assert_int_equal(decode(&c, b, n, 1), n);
+    assert_int_equal(errs(&c), 0);
+    assert_int_equal(c.n, 3);
+    assert_int_equal(c.t[0].type, MD_TICK_QUOTE);
+    assert_dec(c.t[0].v[MD_Q_ASK], 2100050, -2);
+    assert_int_equal(c.t[1].type, MD_TICK_ORDER);
+    assert_string_equal(c.a[1].account, ACCT);
+    assert_string_equal(c.a[1].ref, "D17158695");
+    assert_string_equal(c.a[1].t.symbol, "MNQZ5");
+    assert_int_equal(c.a[1].status, MD_ORDER_WORKING);
+    assert_int_equal(c.t[2].type, MD_TICK_HEARTBEAT);
+    assert_string_equal(c.t[2].source, "apex");
+    /* price ticks carry no account record */
+    assert_int_equal(c.a[0].acct_len, 0);
+    assert_int_equal(c.a[2].acct_len, 0);
+}
+
+/* The account layouts of docs/protocol.md, byte for byte. */
+static void test_account_doc_example(void **state)
+{
+    (void)state;
+    static const uint8_t want[] = {
+        0xb1, 0x01, 0x41, 0x00, 0x06, 0x05, 0x00, 0x02, /* header: len 65, order, sym 5, ts */
+        0, 0, 0, 0, 0, 0, 0, 0,                         /* seq (not valid) */
+        0x15, 0x8d, 0x81, 0x77, 0x2f, 0x10, 0x7a, 0x18, /* ts */
+        'M', 'N', 'Q', 'Z', '5',                        /* symbol */
+        0x05, 'A', 'P', 'E', 'X', '1',                  /* account */
+        0x09, 'D', '1', '7', '1', '5', '8', '6', '9', '5', /* order_id */
+        0x01, 0x01,                                     /* side buy, status working */
+        0x01, 0, 0, 0, 0, 0, 0, 0, 0x00,                /* qty 1 */
+        0xec, 0x33, 0x03, 0, 0, 0, 0, 0, 0xff,          /* price 20990.0 */
+    };
+    uint8_t b[128];
+    size_t n = mdcache_bin1_put_order(b, sizeof b, "APEX1", "D17158695", "MNQZ5", NULL, 0, 0,
+                                      1763740000123456789LL, 1, MDCACHE_BIN1_SIDE_BUY,
+                                      MDCACHE_BIN1_STATUS_WORKING, B(1, 0), B(209900, -1));
+    assert_int_equal(n, sizeof want);
+    assert_memory_equal(b, want, sizeof want);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -786,6 +1309,13 @@ int main(void)
         cmocka_unit_test(test_stream_every_split),
         cmocka_unit_test(test_stream_resync),
         cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_account_round_trip),
+        cmocka_unit_test(test_account_optional),
+        cmocka_unit_test(test_account_encoder_refusals),
+        cmocka_unit_test(test_account_errors),
+        cmocka_unit_test(test_account_forward_compat),
+        cmocka_unit_test(test_account_mixed_datagram),
+        cmocka_unit_test(test_account_doc_example),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -259,10 +259,8 @@ static void test_errors(void **state)
         {"{\"a\":{\"b\":1]}", MD_DERR_SYNTAX},
         {"{\"a\":@}", MD_DERR_SYNTAX},
         {"{\"a\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}", MD_DERR_SYNTAX},
-        {"{\"type\":\"position\",\"account\":\"A\",\"symbol\":\"X\",\"net_pos\":2}", MD_DERR_UNKNOWN_TYPE},
-        {"{\"type\":\"order\",\"symbol\":\"X\"}", MD_DERR_UNKNOWN_TYPE},
-        {"{\"type\":\"balance\",\"cash\":1}", MD_DERR_UNKNOWN_TYPE},
-        {"{\"type\":\"account\",\"active\":true}", MD_DERR_UNKNOWN_TYPE},
+        {"{\"type\":\"Position\",\"account\":\"A\",\"symbol\":\"X\",\"net_pos\":2}", MD_DERR_UNKNOWN_TYPE},
+        {"{\"type\":\"orders\",\"account\":\"A\",\"order_id\":\"1\",\"status\":\"filled\"}", MD_DERR_UNKNOWN_TYPE},
         {"{\"type\":\"bookTicker\"}", MD_DERR_UNKNOWN_TYPE},
         {"{\"type\":\"\"}", MD_DERR_UNKNOWN_TYPE},
         {"{\"type\":\"QUOTE\",\"symbol\":\"X\",\"bid\":1}", MD_DERR_UNKNOWN_TYPE},
@@ -485,6 +483,381 @@ static void test_stream_every_split(void **state)
     assert_same(&whole, &c);
 }
 
+/* ---- account messages: position, order, balance, account ---- */
+
+/* Every byte of a name field past its length is zero: account records are
+ * deterministic. */
+static void assert_zero_tail(const char *s, size_t len, size_t size)
+{
+    for (size_t i = len; i < size; i++)
+        if (s[i] != 0)
+            fail_msg("byte %zu of a %zu-byte field is %d", i, size, s[i]);
+}
+
+static void assert_acct_clean(const md_acct *a)
+{
+    assert_true(a->acct_len >= 1 && a->acct_len <= MD_ACCOUNT_MAX);
+    assert_int_equal(strlen(a->account), a->acct_len);
+    assert_int_equal(strlen(a->ref), a->ref_len);
+    assert_zero_tail(a->account, a->acct_len, sizeof a->account);
+    assert_zero_tail(a->ref, a->ref_len, sizeof a->ref);
+    assert_zero_tail(a->t.symbol, a->t.sym_len, sizeof a->t.symbol);
+    assert_zero_tail(a->t.source, a->t.src_len, sizeof a->t.source);
+    assert_int_equal(a->t.feed_id, 0);
+    assert_int_equal(a->t.src_hash, 0);
+    assert_int_equal(a->t.sym_hash, 0);
+}
+
+/* The four account examples of DESIGN.md, as written there (with numbers
+ * for its "ts":...). */
+static void test_account_design_examples(void **state)
+{
+    (void)state;
+    capture c = {0};
+    dgram(&c,
+          "{\"type\":\"position\",\"account\":\"PAAPEX2666680000001\",\"symbol\":\"MNQZ5\","
+          "\"net_pos\":2,\"avg_price\":21000.5,\"ts\":1763740000123456789}\n"
+          "{\"type\":\"order\",\"account\":\"PAAPEX2666680000001\",\"order_id\":\"D17158695\","
+          "\"symbol\":\"MNQZ5\",\"side\":\"buy\",\"qty\":1,\"price\":20990.0,\"status\":\"working\","
+          "\"ts\":1763740000123456790}\n"
+          "{\"type\":\"balance\",\"account\":\"...\",\"cash\":50000.0,\"realized_pnl\":12.5,"
+          "\"unrealized_pnl\":-3.0,\"ts\":1763740000123456791}\n"
+          "{\"type\":\"account\",\"account\":\"PAAPEX2666680000001\",\"id\":\"D17158695\","
+          "\"active\":true,\"ts\":1763740000123456792}\n");
+    assert_int_equal(errs(&c), 0);
+    assert_int_equal(c.n, 4);
+    assert_int_equal(c.st.ok, 4);
+    for (size_t i = 0; i < 4; i++) {
+        const md_acct *a = &c.a[i];
+        assert_int_equal(c.t[i].type, MD_TICK_POSITION + i);
+        assert_int_equal(a->t.type, MD_TICK_POSITION + i);
+        assert_int_equal(a->t.flags, MD_TICK_F_TS);
+        assert_int_equal(a->t.ts_ns, 1763740000123456789LL + (int64_t)i);
+        assert_int_equal(a->t.seq, 0);
+        assert_int_equal(a->t.src_len, 0);
+        assert_string_equal(a->t.source, "");
+        assert_int_equal(a->t.origin_ns, 0);
+        assert_acct_clean(a);
+        assert_dec(a->t.v[3], 0, MD_DEC_ABSENT);
+    }
+
+    const md_acct *a = &c.a[0];
+    assert_string_equal(a->account, "PAAPEX2666680000001");
+    assert_int_equal(a->acct_len, 19);
+    assert_string_equal(a->t.symbol, "MNQZ5");
+    assert_int_equal(a->t.sym_len, 5);
+    assert_dec(a->t.v[MD_P_NET_POS], 2, 0);
+    assert_dec(a->t.v[MD_P_AVG_PRICE], 210005, -1);
+    assert_dec(a->t.v[2], 0, MD_DEC_ABSENT);
+    assert_int_equal(a->ref_len + a->side + a->status + a->active, 0);
+
+    a = &c.a[1];
+    assert_string_equal(a->account, "PAAPEX2666680000001");
+    assert_string_equal(a->ref, "D17158695");
+    assert_int_equal(a->ref_len, 9);
+    assert_string_equal(a->t.symbol, "MNQZ5");
+    assert_int_equal(a->side, MD_SIDE_BUY);
+    assert_int_equal(a->status, MD_ORDER_WORKING);
+    assert_int_equal(a->active, 0);
+    assert_dec(a->t.v[MD_O_QTY], 1, 0);
+    assert_dec(a->t.v[MD_O_PRICE], 209900, -1);
+    assert_dec_str(a->t.v[MD_O_PRICE], "20990.0");
+    assert_dec(a->t.v[2], 0, MD_DEC_ABSENT);
+
+    a = &c.a[2];
+    assert_string_equal(a->account, "...");
+    assert_int_equal(a->acct_len, 3);
+    assert_int_equal(a->t.sym_len, 0);
+    assert_dec(a->t.v[MD_B_CASH], 500000, -1);
+    assert_dec(a->t.v[MD_B_REALIZED], 125, -1);
+    assert_dec(a->t.v[MD_B_UNREALIZED], -30, -1);
+    assert_dec_str(a->t.v[MD_B_UNREALIZED], "-3.0");
+    assert_int_equal(a->ref_len + a->side + a->status + a->active, 0);
+
+    a = &c.a[3];
+    assert_string_equal(a->account, "PAAPEX2666680000001");
+    assert_string_equal(a->ref, "D17158695");
+    assert_int_equal(a->ref_len, 9);
+    assert_int_equal(a->t.sym_len, 0);
+    assert_int_equal(a->active, MD_ACTIVE_YES);
+    assert_int_equal(a->side + a->status, 0);
+    for (int i = 0; i < 4; i++)
+        assert_dec(a->t.v[i], 0, MD_DEC_ABSENT);
+
+    /* the tick the callback got is the head of the record */
+    assert_memory_equal(&c.t[1], &c.a[1].t, sizeof c.t[1]);
+}
+
+/* Optional fields left out or null, the other words, numbers as strings,
+ * source/seq/origin as on prices. */
+static void test_account_optional(void **state)
+{
+    (void)state;
+    capture c = {0};
+    dgram(&c,
+          /* 0: flat position, no average price, number as a string */
+          "{\"type\":\"position\",\"account\":\"A\",\"symbol\":\"ES\",\"net_pos\":\"0\"}\n"
+          /* 1: short position, avg_price null */
+          "{\"type\":\"position\",\"account\":\"A\",\"symbol\":\"ES\",\"net_pos\":-3,"
+          "\"avg_price\":null,\"source\":\"apex\",\"seq\":\"9\",\"origin_ns\":55}\n"
+          /* 2: order with only what it needs */
+          "{\"type\":\"order\",\"account\":\"A\",\"order_id\":\"o-1\",\"status\":\"filled\"}\n"
+          /* 3: sell, the American spelling, nulls */
+          "{\"type\":\"order\",\"account\":\"A\",\"order_id\":\"o-2\",\"status\":\"canceled\","
+          "\"side\":\"sell\",\"symbol\":null,\"qty\":\"0.5\",\"price\":\"-1.25\"}\n"
+          /* 4, 5: the other statuses, side null */
+          "{\"type\":\"order\",\"account\":\"A\",\"order_id\":\"o-3\",\"status\":\"cancelled\","
+          "\"side\":null}\n"
+          "{\"type\":\"order\",\"account\":\"A\",\"order_id\":\"o-4\",\"status\":\"rejected\","
+          "\"qty\":0}\n"
+          /* 6: one balance value is enough */
+          "{\"type\":\"balance\",\"account\":\"A\",\"realized_pnl\":\"-12.50\",\"cash\":null}\n"
+          /* 7, 8, 9: account without id; inactive; active null */
+          "{\"type\":\"account\",\"account\":\"A\"}\n"
+          "{\"type\":\"account\",\"account\":\"A\",\"active\":false,\"id\":null}\n"
+          "{\"type\":\"account\",\"account\":\"A\",\"active\":null,\"id\":\"x\"}\n");
+    assert_int_equal(errs(&c), 0);
+    assert_int_equal(c.n, 10);
+    for (size_t i = 0; i < c.n; i++)
+        assert_acct_clean(&c.a[i]);
+
+    assert_dec(c.a[0].t.v[MD_P_NET_POS], 0, 0);
+    assert_dec(c.a[0].t.v[MD_P_AVG_PRICE], 0, MD_DEC_ABSENT);
+    assert_int_equal(c.a[0].t.flags, 0);
+
+    const md_acct *a = &c.a[1];
+    assert_dec(a->t.v[MD_P_NET_POS], -3, 0);
+    assert_dec(a->t.v[MD_P_AVG_PRICE], 0, MD_DEC_ABSENT);
+    assert_string_equal(a->t.source, "apex");
+    assert_int_equal(a->t.flags, MD_TICK_F_SEQ);
+    assert_int_equal(a->t.seq, 9);
+    assert_int_equal(a->t.origin_ns, 55);
+
+    a = &c.a[2];
+    assert_int_equal(a->t.type, MD_TICK_ORDER);
+    assert_string_equal(a->ref, "o-1");
+    assert_int_equal(a->t.sym_len, 0);
+    assert_int_equal(a->side, MD_SIDE_NONE);
+    assert_int_equal(a->status, MD_ORDER_FILLED);
+    assert_dec(a->t.v[MD_O_QTY], 0, MD_DEC_ABSENT);
+    assert_dec(a->t.v[MD_O_PRICE], 0, MD_DEC_ABSENT);
+
+    a = &c.a[3];
+    assert_int_equal(a->status, MD_ORDER_CANCELLED);
+    assert_int_equal(a->side, MD_SIDE_SELL);
+    assert_int_equal(a->t.sym_len, 0);
+    assert_dec(a->t.v[MD_O_QTY], 5, -1);
+    assert_dec(a->t.v[MD_O_PRICE], -125, -2);
+
+    assert_int_equal(c.a[4].status, MD_ORDER_CANCELLED);
+    assert_int_equal(c.a[4].side, MD_SIDE_NONE);
+    assert_int_equal(c.a[5].status, MD_ORDER_REJECTED);
+    assert_dec(c.a[5].t.v[MD_O_QTY], 0, 0);
+
+    a = &c.a[6];
+    assert_dec(a->t.v[MD_B_CASH], 0, MD_DEC_ABSENT);
+    assert_dec(a->t.v[MD_B_REALIZED], -1250, -2);
+    assert_dec_str(a->t.v[MD_B_REALIZED], "-12.50");
+    assert_dec(a->t.v[MD_B_UNREALIZED], 0, MD_DEC_ABSENT);
+
+    assert_int_equal(c.a[7].ref_len, 0);
+    assert_int_equal(c.a[7].active, MD_ACTIVE_UNKNOWN);
+    assert_int_equal(c.a[8].ref_len, 0);
+    assert_int_equal(c.a[8].active, MD_ACTIVE_NO);
+    assert_int_equal(c.a[9].active, MD_ACTIVE_UNKNOWN);
+    assert_string_equal(c.a[9].ref, "x");
+}
+
+/* Limits, escapes, duplicates, keys of other types. */
+static void test_account_fields(void **state)
+{
+    (void)state;
+    capture c = {0};
+    dgram(&c,
+          /* 31-byte account and symbol, 63-byte order id */
+          "{\"type\":\"order\",\"account\":\"ABCDEFGHIJKLMNOPQRSTUVWXYZ01234\","
+          "\"order_id\":\"ABCDEFGHIJKLMNOPQRSTUVWXYZ01234abcdefghijklmnopqrstuvwxyz012345\","
+          "\"symbol\":\"abcdefghijklmnopqrstuvwxyz01234\",\"status\":\"working\"}\n"
+          /* escapes in keys and values; the last duplicate wins */
+          "{\"t\\u0079pe\":\"b\\u0061lance\",\"acc\\u006funt\":\"A\\/B\",\"cash\":1,\"cash\":2,"
+          "\"account\":\"C\\\\D\"}\n"
+          /* a balance or account ignores a symbol, even a bad one, and price keys */
+          "{\"type\":\"balance\",\"account\":\"A\",\"symbol\":\"*\",\"bid\":\"junk\",\"cash\":1}\n"
+          "{\"type\":\"account\",\"account\":\"A\",\"symbol\":5,\"net_pos\":NaN}\n"
+          /* status and side as escaped strings */
+          "{\"type\":\"order\",\"account\":\"A\",\"order_id\":\"1\",\"status\":\"fill\\u0065d\","
+          "\"side\":\"b\\u0075y\",\"size\":\"junk\",\"cash\":\"junk\"}\n");
+    assert_int_equal(errs(&c), 0);
+    assert_int_equal(c.n, 5);
+    for (size_t i = 0; i < c.n; i++)
+        assert_acct_clean(&c.a[i]);
+    assert_int_equal(c.a[0].acct_len, 31);
+    assert_int_equal(c.a[0].ref_len, 63);
+    assert_string_equal(c.a[0].ref, "ABCDEFGHIJKLMNOPQRSTUVWXYZ01234abcdefghijklmnopqrstuvwxyz012345");
+    assert_int_equal(c.a[0].t.sym_len, 31);
+    assert_int_equal(c.a[1].t.type, MD_TICK_BALANCE);
+    assert_string_equal(c.a[1].account, "C\\D");
+    assert_dec(c.a[1].t.v[MD_B_CASH], 2, 0);
+    assert_int_equal(c.a[2].t.sym_len, 0);
+    assert_dec(c.a[2].t.v[MD_B_CASH], 1, 0);
+    assert_int_equal(c.a[3].t.sym_len, 0);
+    assert_int_equal(c.a[4].status, MD_ORDER_FILLED);
+    assert_int_equal(c.a[4].side, MD_SIDE_BUY);
+
+    /* Values of account keys seen on a price line never leak into the next
+     * account line (the slots are cleared again for it). */
+    memset(&c, 0, sizeof c);
+    dgram(&c, "{\"type\":\"trade\",\"symbol\":\"X\",\"price\":1,\"size\":1,\"cash\":5,\"net_pos\":6,"
+              "\"account\":\"LEAK\",\"order_id\":\"LEAK\",\"status\":\"filled\",\"id\":\"LEAK\"}\n"
+              "{\"type\":\"balance\",\"account\":\"B\",\"unrealized_pnl\":1}\n"
+              "{\"type\":\"account\",\"account\":\"B\"}\n"
+              "{\"type\":\"position\",\"account\":\"B\",\"symbol\":\"X\"}\n");
+    assert_int_equal(c.n, 3);
+    assert_int_equal(c.t[0].type, MD_TICK_TRADE);
+    assert_dec(c.a[1].t.v[MD_B_CASH], 0, MD_DEC_ABSENT);
+    assert_string_equal(c.a[1].account, "B");
+    assert_int_equal(c.a[2].ref_len, 0);
+    assert_int_equal(c.st.err[MD_DERR_MISSING_FIELD], 1); /* the position has no net_pos */
+}
+
+#define ACC(type, rest) "{\"type\":\"" type "\",\"account\":\"A\"," rest "}"
+#define POS(rest) ACC("position", "\"symbol\":\"X\"," rest)
+#define ORD(rest) ACC("order", "\"order_id\":\"1\"," rest)
+
+static void test_account_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *line;
+        md_decode_err why;
+    } cases[] = {
+        /* missing_field */
+        {"{\"type\":\"position\",\"symbol\":\"X\",\"net_pos\":1}", MD_DERR_MISSING_FIELD},
+        {"{\"type\":\"order\",\"account\":null,\"order_id\":\"1\",\"status\":\"working\"}",
+         MD_DERR_MISSING_FIELD},
+        {"{\"type\":\"balance\",\"cash\":1}", MD_DERR_MISSING_FIELD},
+        {"{\"type\":\"account\",\"id\":\"1\",\"active\":true}", MD_DERR_MISSING_FIELD},
+        {ACC("position", "\"net_pos\":1"), MD_DERR_MISSING_FIELD},
+        {ACC("position", "\"symbol\":null,\"net_pos\":1"), MD_DERR_MISSING_FIELD},
+        {POS("\"avg_price\":1"), MD_DERR_MISSING_FIELD},
+        {POS("\"net_pos\":null"), MD_DERR_MISSING_FIELD},
+        {ACC("order", "\"status\":\"working\""), MD_DERR_MISSING_FIELD},
+        {ACC("order", "\"order_id\":null,\"status\":\"working\""), MD_DERR_MISSING_FIELD},
+        {ORD("\"side\":\"buy\""), MD_DERR_MISSING_FIELD},
+        {ORD("\"status\":null"), MD_DERR_MISSING_FIELD},
+        {ACC("balance", "\"symbol\":\"X\""), MD_DERR_MISSING_FIELD},
+        {ACC("balance", "\"cash\":null,\"realized_pnl\":null,\"unrealized_pnl\":null"),
+         MD_DERR_MISSING_FIELD},
+        /* id */
+        {"{\"type\":\"balance\",\"account\":\"\",\"cash\":1}", MD_DERR_ID},
+        {"{\"type\":\"balance\",\"account\":\"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345\",\"cash\":1}",
+         MD_DERR_ID},
+        {"{\"type\":\"balance\",\"account\":\"A B\",\"cash\":1}", MD_DERR_ID},
+        {"{\"type\":\"balance\",\"account\":\"A\\u0000\",\"cash\":1}", MD_DERR_ID},
+        {"{\"type\":\"balance\",\"account\":\"\xc3\xa9\",\"cash\":1}", MD_DERR_ID},
+        {"{\"type\":\"balance\",\"account\":\"\\u00e9\",\"cash\":1}", MD_DERR_ID},
+        {"{\"type\":\"balance\",\"account\":5,\"cash\":1}", MD_DERR_ID},
+        {"{\"type\":\"account\",\"account\":[\"A\"]}", MD_DERR_ID},
+        {ACC("order", "\"order_id\":\"\",\"status\":\"working\""), MD_DERR_ID},
+        {ACC("order",
+             "\"order_id\":\"ABCDEFGHIJKLMNOPQRSTUVWXYZ01234abcdefghijklmnopqrstuvwxyz0123456\","
+             "\"status\":\"working\""),
+         MD_DERR_ID},
+        {ACC("order", "\"order_id\":\"D 1\",\"status\":\"working\""), MD_DERR_ID},
+        {ACC("order", "\"order_id\":17158695,\"status\":\"working\""), MD_DERR_ID},
+        {ACC("account", "\"id\":\"\""), MD_DERR_ID},
+        {ACC("account",
+             "\"id\":\"ABCDEFGHIJKLMNOPQRSTUVWXYZ01234abcdefghijklmnopqrstuvwxyz0123456\""),
+         MD_DERR_ID},
+        {ACC("account", "\"id\":7"), MD_DERR_ID},
+        {ACC("account", "\"id\":\"a\\tb\""), MD_DERR_ID},
+        /* symbol */
+        {ACC("position", "\"symbol\":\"*\",\"net_pos\":1"), MD_DERR_SYMBOL},
+        {ACC("position", "\"symbol\":\"\",\"net_pos\":1"), MD_DERR_SYMBOL},
+        {ACC("position", "\"symbol\":\"A B\",\"net_pos\":1"), MD_DERR_SYMBOL},
+        {ORD("\"symbol\":\"*\",\"status\":\"working\""), MD_DERR_SYMBOL},
+        {ORD("\"symbol\":\"ABCDEFGHIJKLMNOPQRSTUVWXYZ012345\",\"status\":\"working\""),
+         MD_DERR_SYMBOL},
+        {ACC("balance", "\"source\":\"\",\"cash\":1"), MD_DERR_SYMBOL},
+        {ACC("account", "\"source\":\"a b\""), MD_DERR_SYMBOL},
+        /* bad_value */
+        {ORD("\"status\":\"open\""), MD_DERR_BAD_VALUE},
+        {ORD("\"status\":\"WORKING\""), MD_DERR_BAD_VALUE},
+        {ORD("\"status\":\"\""), MD_DERR_BAD_VALUE},
+        {ORD("\"status\":1"), MD_DERR_BAD_VALUE},
+        {ORD("\"status\":\"working-on-it-for-a-long-while\""), MD_DERR_BAD_VALUE},
+        {ORD("\"status\":\"working\",\"side\":\"hold\""), MD_DERR_BAD_VALUE},
+        {ORD("\"status\":\"working\",\"side\":1"), MD_DERR_BAD_VALUE},
+        {ORD("\"status\":\"working\",\"side\":\"\""), MD_DERR_BAD_VALUE},
+        {ACC("account", "\"active\":\"true\""), MD_DERR_BAD_VALUE},
+        {ACC("account", "\"active\":1"), MD_DERR_BAD_VALUE},
+        {ACC("account", "\"active\":{}"), MD_DERR_BAD_VALUE},
+        {ACC("account", "\"active\":[true]"), MD_DERR_BAD_VALUE},
+        {ACC("account", "\"active\":True"), MD_DERR_BAD_VALUE},
+        /* bad_number */
+        {POS("\"net_pos\":NaN"), MD_DERR_BAD_NUMBER},
+        {POS("\"net_pos\":\"1\",\"avg_price\":\"x\""), MD_DERR_BAD_NUMBER},
+        {POS("\"net_pos\":1,\"ts\":-1"), MD_DERR_BAD_NUMBER},
+        {ORD("\"status\":\"working\",\"qty\":Infinity"), MD_DERR_BAD_NUMBER},
+        {ORD("\"status\":\"working\",\"price\":1e-19"), MD_DERR_BAD_NUMBER},
+        {ORD("\"status\":\"working\",\"seq\":\"a\""), MD_DERR_BAD_NUMBER},
+        {ACC("balance", "\"cash\":1.2.3"), MD_DERR_BAD_NUMBER},
+        {ACC("balance", "\"cash\":1,\"unrealized_pnl\":true"), MD_DERR_BAD_NUMBER},
+        {ACC("balance", "\"realized_pnl\":1234567890123456789"), MD_DERR_BAD_NUMBER},
+        {ACC("account", "\"origin_ns\":1.5"), MD_DERR_BAD_NUMBER},
+        /* negative */
+        {ORD("\"status\":\"working\",\"qty\":-1"), MD_DERR_NEGATIVE},
+        {ORD("\"status\":\"filled\",\"qty\":\"-0.5\""), MD_DERR_NEGATIVE},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        expect_line_error(cases[i].line, cases[i].why);
+}
+
+/* Prices and account messages share datagrams and streams. */
+static void test_account_mixed(void **state)
+{
+    (void)state;
+    capture c = {0};
+    dgram(&c, "{\"type\":\"quote\",\"symbol\":\"MNQZ5\",\"bid\":21000.00,\"ask\":21000.50}\n"
+              "{\"type\":\"order\",\"account\":\"PAAPEX2666680000001\",\"order_id\":\"D17158695\","
+              "\"symbol\":\"MNQZ5\",\"side\":\"buy\",\"qty\":1,\"price\":20990.0,"
+              "\"status\":\"working\",\"ts\":7}\n"
+              "{\"type\":\"heartbeat\",\"source\":\"apex\",\"ts\":8}");
+    assert_int_equal(errs(&c), 0);
+    assert_int_equal(c.n, 3);
+    assert_int_equal(c.t[0].type, MD_TICK_QUOTE);
+    assert_dec(c.t[0].v[MD_Q_ASK], 2100050, -2);
+    assert_int_equal(c.t[1].type, MD_TICK_ORDER);
+    assert_string_equal(c.a[1].ref, "D17158695");
+    assert_int_equal(c.a[1].status, MD_ORDER_WORKING);
+    assert_int_equal(c.t[2].type, MD_TICK_HEARTBEAT);
+    assert_int_equal(c.a[0].acct_len, 0); /* no account record for prices */
+    assert_int_equal(c.a[2].acct_len, 0);
+
+    /* the same plus bad lines as a stream, cut everywhere */
+    static char b[1024];
+    size_t n = (size_t)snprintf(
+        b, sizeof b, "%s",
+        "{\"type\":\"position\",\"account\":\"A\",\"symbol\":\"ES\",\"net_pos\":\"-2\"}\n"
+        "{\"type\":\"order\",\"account\":\"A\",\"order_id\":\"1\",\"status\":\"nope\"}\n"
+        "{\"type\":\"trade\",\"symbol\":\"ES\",\"price\":1,\"size\":1}\r\n"
+        "{\"type\":\"balance\",\"account\":\"A\",\"cash\":\"5\"}\n"
+        "{\"type\":\"account\",\"account\":\"A\",\"id\":\"X\",\"active\":false}");
+    capture whole = {0};
+    md_decoder_ops o = ops_for(&whole);
+    assert_int_equal(md_jsonl_decode(b, n, 1, NULL, &o), n);
+    assert_int_equal(whole.n, 4);
+    assert_int_equal(whole.st.err[MD_DERR_BAD_VALUE], 1);
+    assert_int_equal(errs(&whole), 1);
+    static capture s;
+    for (size_t cut = 0; cut <= n; cut++) {
+        memset(&s, 0, sizeof s);
+        feed_lines(md_jsonl_decode, &s, b, n, &cut, 1);
+        assert_same(&whole, &s);
+        assert_memory_equal(whole.a, s.a, whole.n * sizeof whole.a[0]);
+    }
+}
+
 static void test_garbage(void **state)
 {
     (void)state;
@@ -528,6 +901,8 @@ static void test_err_names(void **state)
     assert_string_equal(md_decode_err_name[MD_DERR_BAD_NUMBER], "bad_number");
     assert_string_equal(md_decode_err_name[MD_DERR_NEGATIVE], "negative");
     assert_string_equal(md_decode_err_name[MD_DERR_SYMBOL], "symbol");
+    assert_string_equal(md_decode_err_name[MD_DERR_ID], "id");
+    assert_string_equal(md_decode_err_name[MD_DERR_BAD_VALUE], "bad_value");
 }
 
 int main(void)
@@ -545,6 +920,11 @@ int main(void)
         cmocka_unit_test(test_stream_every_split),
         cmocka_unit_test(test_garbage),
         cmocka_unit_test(test_err_names),
+        cmocka_unit_test(test_account_design_examples),
+        cmocka_unit_test(test_account_optional),
+        cmocka_unit_test(test_account_fields),
+        cmocka_unit_test(test_account_errors),
+        cmocka_unit_test(test_account_mixed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

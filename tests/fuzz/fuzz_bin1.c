@@ -1,9 +1,10 @@
 /*
  * bin1 decoder fuzz target. The input is decoded three ways: as a datagram,
  * as a stream in one piece, and as a stream split at a point taken from the
- * data. Every tick must obey the md_tick invariants, and the two stream
- * feeds must produce exactly the same ticks (reassembly must not change
- * what is decoded).
+ * data. Every tick must obey the md_tick invariants, every account
+ * message the md_acct ones and survive a round trip through the encoder
+ * (fuzz_tick_log.h), and the two stream feeds must produce exactly the
+ * same ticks (reassembly must not change what is decoded).
  */
 #include <stdint.h>
 #include <stdlib.h>

@@ -1,9 +1,12 @@
 /*
  * jsonl decoder fuzz target. The input is decoded as a datagram, as a
  * stream in one piece and as a stream split at a point taken from the data.
- * Every tick must obey the md_tick invariants, and all three must decode
- * the same ticks and count the same errors: line reassembly (including the
- * oversized-line skipping state) must not change what is decoded.
+ * Every tick must obey the md_tick invariants, every account message the
+ * md_acct ones, and what jsonl accepts as one the bin1 encoder must carry
+ * and the bin1 decoder give back unchanged (fuzz_tick_log.h). All three
+ * feedings must decode the same ticks and count the same errors: line
+ * reassembly (including the oversized-line skipping state) must not change
+ * what is decoded.
  */
 #include <stdint.h>
 #include <stdlib.h>
