@@ -63,6 +63,7 @@ typedef struct md_order {
     uint8_t dirty;        /* on the account's order queue */
     md_dec qty, price;
     int64_t ts_ns;
+    int64_t written_ns; /* CLOCK_MONOTONIC of its last SETEX (LIVE) or DEL (GONE); 0 never */
 } md_order;
 
 typedef struct md_account {
@@ -142,8 +143,8 @@ uint32_t md_accounts_mark_live_dirty(md_accounts *t, const md_sources *src, int6
 
 /* Visits at most `budget` accounts from the sweep cursor and re-queues the
  * values of live accounts written at least refresh_after_ns[class] ago,
- * with every working order when the order list is refreshed (each order
- * key has the orders TTL), and pending DELs that Redis refused. Returns
+ * each working order whose own key was written that long ago (orders
+ * class), and DELs still owed after as long, live account or not. Returns
  * the number of values queued. */
 uint32_t md_accounts_sweep(md_accounts *t, int64_t now, uint32_t budget,
                            const int64_t refresh_after_ns[MD_AC_COUNT], const md_sources *src,

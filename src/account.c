@@ -498,10 +498,25 @@ uint32_t md_accounts_sweep(md_accounts *t, int64_t now, uint32_t budget,
                 (alive && now - a->written_ns[c] >= refresh_after_ns[c]))
                 want |= (uint8_t)MD_AC_BIT(c);
         }
-        if (!alive && now - a->written_ns[MD_AC_ORDERS] >= refresh_after_ns[MD_AC_ORDERS])
-            queued += md_account_queue_gone(t, a);
-        if (want)
-            queued += md_account_queue_all(t, a, want);
+        for (int c = 0; c < MD_AC_COUNT; c++)
+            if (want & MD_AC_BIT(c)) {
+                md_account_due(t, a, c);
+                queued++;
+            }
+        /* Each order key has its own TTL, so each is timed on its own: the
+         * list is rewritten whenever any order changes, which says nothing
+         * about the keys of the orders that did not. A DEL owed (refused,
+         * or its reply lost) is retried on the same clock, live or not. */
+        for (uint32_t j = 0; j < a->nord; j++) {
+            md_order *o = &a->ord[j];
+            if (o->slot == MD_OSLOT_FREE || o->dirty ||
+                now - o->written_ns < refresh_after_ns[MD_AC_ORDERS])
+                continue;
+            if (o->slot == MD_OSLOT_GONE || alive) {
+                md_order_mark(t, a, j);
+                queued++;
+            }
+        }
     }
     t->sweep_pos = pos;
     t->stats.refreshes += queued;

@@ -884,6 +884,7 @@ static bool add_account(md_redis *r, md_account *a, md_cmd *cmds, uint32_t *n, u
                                   r->abuf, vlen);
         }
         cmds[(*n)++] = (md_cmd){.a = a, .order = i, .kind = del ? MD_CMD_ORDER_DEL : MD_CMD_ORDER};
+        o->written_ns = now;
     }
     if (a->due & MD_AC_BIT(MD_AC_ORDERS)) {
         const md_keytpl *ltpl = &r->acct_tpl[MD_CMD_ORDER_LIST];

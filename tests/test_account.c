@@ -295,8 +295,10 @@ static void write_all(int64_t now)
             if (a->due & MD_AC_BIT(c)) a->written_ns[c] = now;
         a->due = 0;
         int32_t i;
-        while ((i = md_account_next_order(a)) >= 0)
+        while ((i = md_account_next_order(a)) >= 0) {
+            a->ord[i].written_ns = now;
             if (a->ord[i].slot == MD_OSLOT_GONE) md_account_order_deleted(a, (uint32_t)i);
+        }
         md_accounts_pop(&tab);
     }
 }
@@ -358,6 +360,19 @@ static void test_liveness(void **state)
     assert_int_equal(md_accounts_mark_live_dirty(&tab, &src, now, timeout), 1);
     assert_int_equal(live->due, MD_AC_BIT(MD_AC_POSITIONS) | MD_AC_BIT(MD_AC_ORDERS));
     assert_int_equal(quiet->due, 0);
+    write_all(now);
+
+    /* Each order key is timed on its own: O2 changing (and the list with
+     * it) must not postpone the refresh of O1, whose key was not written. */
+    m = order("LIVE", "O2", MD_ORDER_WORKING);
+    m.t.src_hash = 1;
+    md_accounts_apply(&tab, &m, WALL);
+    write_all(now + SEC * 4 / 10);
+    md_sources_touch(&src, 1, now + SEC * 6 / 10);
+    md_accounts_sweep(&tab, now + SEC * 6 / 10, 10, refresh, &src, timeout);
+    assert_int_equal(live->oq_len, 1);
+    assert_memory_equal(live->ord[md_account_next_order(live)].id, "O1", 3);
+    assert_int_equal(live->due & MD_AC_BIT(MD_AC_ORDERS), 0); /* the list was just written */
     md_sources_free(&src);
 }
 

@@ -176,6 +176,39 @@ class AccountsTest(MdTestCase):
         fin = self.assert_clean_exit(m)
         self.assertEqual(fin["orders_deleted"], 4)
 
+    def test_unchanged_order_kept_while_others_change(self):
+        # Each order key has its own TTL: an order nobody touches must be
+        # re-asserted on its own clock even though the account's list is
+        # rewritten all the time for another order. Four-second orders,
+        # refreshed every two; the other order changes every 0.1 s for
+        # three TTLs.
+        ttl = 4
+        r = self.start_redis()
+        c = self.client(r)
+        m, port = self.start_fed(r, "[keys]\nsource_timeout = 120\norders_ttl = %d\n" % ttl)
+        s = socket.create_connection(("127.0.0.1", port))
+        self.addCleanup(s.close)
+        s.sendall(jl(type_="order", account="CH", order_id="KEEP", symbol="ES", side="buy",
+                     qty=1, price=Num("10.0"), status="working", source="oms"))
+        keep = "hft:orders:pending:CH:KEEP"
+        self.assertTrue(wait_for(lambda: c.cmd("GET", keep) is not None, CONVERGE_TIMEOUT))
+        missing = []
+        start = time.monotonic()
+        n = 0
+        while time.monotonic() - start < 3 * ttl:
+            n += 1
+            s.sendall(jl(type_="order", account="CH", order_id="CHURN", symbol="ES", side="sell",
+                         qty=1, price=Num("%d.0" % (20 + n % 50)), status="working",
+                         source="oms"))
+            if c.cmd("GET", keep) is None:
+                missing.append(round(time.monotonic() - start, 2))
+            time.sleep(0.1)
+        self.assertEqual(missing, [], "the unchanged order's key vanished while its source "
+                                      "was alive")
+        self.assertEqual(m.stats().get("expired_orders", 0), 0)
+        s.close()
+        self.assert_clean_exit(m)
+
     def test_bin1_all_classes(self):
         r = self.start_redis()
         c = self.client(r)
