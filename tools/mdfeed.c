@@ -9,6 +9,11 @@
  * the daemon's coalescer and formatter, so the two can check each other --
  * and with --expect writes the exact value every price key must end up with.
  *
+ * With --accounts it also sends position, order, balance and account
+ * messages for that many accounts, from a PRNG stream of their own, and
+ * keeps a second oracle of what every account key must hold (or, for an
+ * order that ended, must no longer hold): tools/common/feedgen.h.
+ *
  * Pacing is open-loop: tick i is due at start + i / rate, whatever happened
  * before, so a slow send does not silently lower the offered rate.
  */
@@ -51,6 +56,8 @@ typedef struct feed {
     const char *expect_path;
     bool progress, string_numbers;
     uint64_t seed;
+    uint32_t naccts;
+    uint64_t acct_every;
     /* state */
     uint64_t rng;
     int fd;
@@ -61,8 +68,9 @@ typedef struct feed {
     unsigned char buf[FEED_BUF_MAX];
     size_t blen;
     uint32_t in_packet;
+    fg_accts accts;
     /* counters */
-    uint64_t sent, dups, garbage, heartbeats, bytes, packets;
+    uint64_t sent, dups, garbage, heartbeats, acct_msgs, bytes, packets;
 } feed;
 
 static volatile sig_atomic_t feed_stop;
@@ -306,6 +314,29 @@ static void gen_tick(feed *f, uint32_t si, fg_tick *t)
     fg_gen_tick(&f->model, &f->rng, si, ++f->seq, next_ts(f), t);
 }
 
+/* One account message, numbered from the ticks' counter: the daemon keeps
+ * one last seq per source and account, which one increasing counter per
+ * source satisfies whatever the mix. */
+static void emit_account(feed *f)
+{
+    size_t cap = f->target.transport == FG_UDP ? FEED_UDP_MAX : FEED_BUF_MAX;
+    fg_amsg m;
+    size_t n;
+
+    if (fg_acct_gen(&f->accts, &f->model, ++f->seq, next_ts(f), &m))
+        die("%s", "out of memory");
+    if (f->blen + 1024 > cap)
+        feed_flush(f);
+    n = fg_acct_encode(&f->model, f->format, &m, f->source, f->string_numbers,
+                       f->buf + f->blen, cap - f->blen);
+    if (n == 0)
+        die("%s", "internal: account message encode failed");
+    f->blen += n;
+    fg_acct_apply(&f->accts, &m);
+    f->acct_msgs++;
+    feed_unit_done(f);
+}
+
 static void show_progress(feed *f, int64_t start, bool final)
 {
     double el = (double)(fg_now(CLOCK_MONOTONIC) - start) / 1e9;
@@ -329,9 +360,13 @@ static void usage(FILE *o)
           "  --dup-ratio F            re-send old ticks with their seq (0)\n"
           "  --garbage-ratio F        mix in invalid lines/frames (0)\n"
           "  --heartbeat-every N      heartbeat after every N ticks (0 = none)\n"
+          "  --accounts N             also send position, order, balance and account\n"
+          "                           messages for N accounts, ACC0000.. (0 = none)\n"
+          "  --account-every K        one account message after every K ticks (10)\n"
           "  --decimal-sizes          some sizes with 3 decimals\n"
           "  --string-numbers         some jsonl numbers as strings\n"
-          "  --expect FILE            write expected key values as JSON lines\n"
+          "  --expect FILE            write expected key values as JSON lines; value\n"
+          "                           null: the key must not exist (an ended order)\n"
           "  --progress               live progress on stderr\n"
           "  --seed S                 PRNG seed (1)\n",
           o);
@@ -351,6 +386,7 @@ int main(int argc, char **argv)
         {"source", 1, 0, 's'},        {"dup-ratio", 1, 0, 'D'},    {"garbage-ratio", 1, 0, 'G'},
         {"heartbeat-every", 1, 0, 'H'}, {"expect", 1, 0, 'e'},     {"progress", 0, 0, 'p'},
         {"seed", 1, 0, 'S'},          {"decimal-sizes", 0, 0, 'z'}, {"string-numbers", 0, 0, 'Z'},
+        {"accounts", 1, 0, 'A'},      {"account-every", 1, 0, 'E'},
         {"help", 0, 0, 'h'},          {0, 0, 0, 0}};
     static feed F;
     feed *f = &F;
@@ -366,6 +402,7 @@ int main(int argc, char **argv)
     f->model.trade_ratio = 0.3;
     strcpy(f->source, "mdfeed");
     f->seed = 1;
+    f->acct_every = 10;
 
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
@@ -402,6 +439,8 @@ int main(int argc, char **argv)
         case 'S': f->seed = (uint64_t)num_arg("seed", optarg, 0, 1.8e19); break;
         case 'z': f->model.decimal_sizes = true; break;
         case 'Z': f->string_numbers = true; break;
+        case 'A': f->naccts = (uint32_t)num_arg("accounts", optarg, 0, 10000); break;
+        case 'E': f->acct_every = (uint64_t)num_arg("account-every", optarg, 1, 1e12); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -416,6 +455,8 @@ int main(int argc, char **argv)
 
     f->rng = f->seed;
     if (fg_model_init(&f->model, f->model.nsym, f->model.prefix, &f->rng))
+        die("%s", "out of memory");
+    if (f->naccts && fg_accts_init(&f->accts, f->naccts, f->source, f->seed))
         die("%s", "out of memory");
 
     signal(SIGPIPE, SIG_IGN);
@@ -467,6 +508,8 @@ int main(int argc, char **argv)
             emit_garbage(f, next_ts(f));
         if (f->hb_every && f->sent % f->hb_every == 0)
             emit_heartbeat(f, next_ts(f));
+        if (f->naccts && f->sent % f->acct_every == 0)
+            emit_account(f);
     }
     feed_flush(f);
     if (f->target.transport != FG_UDP)
@@ -481,11 +524,23 @@ int main(int argc, char **argv)
                         " ticks, stopping\n", f->duration, f->sent, f->nticks);
     if (f->expect_path && fg_write_expect(&f->model, f->expect_path, "mdfeed") != 0)
         return 1;
-    printf("mdfeed: sent=%" PRIu64 " valid=%" PRIu64 " dups=%" PRIu64 " heartbeats=%" PRIu64
-           " garbage=%" PRIu64 " bytes=%" PRIu64 " %s=%" PRIu64 " elapsed=%.3f rate=%.0f\n",
-           f->sent, f->sent + f->dups + f->heartbeats, f->dups, f->heartbeats, f->garbage,
-           f->bytes, f->target.transport == FG_UDP ? "datagrams" : "writes", f->packets, el,
-           el > 0 ? (double)f->sent / el : 0.0);
+    if (f->expect_path && f->naccts &&
+        fg_acct_write_expect(&f->accts, &f->model, f->expect_path, "mdfeed") != 0)
+        return 1;
+    /* valid counts what mdcache counts as ticks_in, account messages too;
+     * their own figures appear only when they were sent, so the line of a
+     * run without them stays as it always was. */
+    printf("mdfeed: sent=%" PRIu64 " valid=%" PRIu64 " dups=%" PRIu64 " heartbeats=%" PRIu64,
+           f->sent, f->sent + f->dups + f->heartbeats + f->acct_msgs, f->dups, f->heartbeats);
+    if (f->naccts)
+        printf(" account_msgs=%" PRIu64 " positions=%" PRIu64 " orders=%" PRIu64
+               " balances=%" PRIu64 " account_infos=%" PRIu64,
+               f->acct_msgs, f->accts.msgs[FG_POSITION], f->accts.msgs[FG_ORDER],
+               f->accts.msgs[FG_BALANCE], f->accts.msgs[FG_ACCOUNT]);
+    printf(" garbage=%" PRIu64 " bytes=%" PRIu64 " %s=%" PRIu64 " elapsed=%.3f rate=%.0f\n",
+           f->garbage, f->bytes, f->target.transport == FG_UDP ? "datagrams" : "writes",
+           f->packets, el, el > 0 ? (double)f->sent / el : 0.0);
+    fg_accts_free(&f->accts);
     fg_model_free(&f->model);
     return 0;
 }
