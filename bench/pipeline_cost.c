@@ -233,7 +233,11 @@ int main(int argc, char **argv)
         if (acct_every && (i + 1) % acct_every == 0) {
             char acct[16], oid[24];
             uint64_t k = (i + 1) / acct_every;
-            snprintf(acct, sizeof acct, "ACC%03d", (int)(rnd() % 100));
+            int an = (int)(rnd() % 100);
+            snprintf(acct, sizeof acct, "ACC%03d", an);
+            /* An account trades 8 symbols, as mdfeed's do: its positions
+             * value stays the size a real account's has. */
+            snprintf(sym, sizeof sym, "SYM%05zu", (size_t)(an * 8 + (int)(rnd() % 8)) % nsym);
             snprintf(oid, sizeof oid, "O%" PRIu64, k / 2); /* each order: working, then filled */
             int kind = (int)(k % 3);
             if (jsonl) {
