@@ -141,9 +141,11 @@ static int jsonl_type(const md_json_val *v)
  * 30 instructions a line.
  */
 
-/* ts, seq and origin_ns into *t, as jsonl_line does for prices: -1 if ok,
- * else the reason. */
-__attribute__((noinline)) static int acct_stamps(const md_json_val *vals, md_tick *t)
+/* ts, seq and origin_ns into *t: -1 if ok, else the reason. Forced inline
+ * into the price path (a call there costs more than the body); the account
+ * path reaches it through the out-of-line wrapper below. */
+__attribute__((always_inline)) static inline int jsonl_stamps(const md_json_val *vals,
+                                                              md_tick *t)
 {
     uint64_t u;
     bool given;
@@ -165,6 +167,11 @@ __attribute__((noinline)) static int acct_stamps(const md_json_val *vals, md_tic
     if (given)
         t->origin_ns = (int64_t)u;
     return -1;
+}
+
+__attribute__((noinline)) static int acct_stamps(const md_json_val *vals, md_tick *t)
+{
+    return jsonl_stamps(vals, t);
 }
 
 __attribute__((noinline)) static int acct_dec(const md_json_val *v, md_dec *d)
@@ -362,24 +369,8 @@ rescan:
             return MD_DERR_SYMBOL;
     }
 
-    uint64_t u;
-    bool given;
-    if ((err = md_json_get_uint(&vals[JF_TS], INT64_MAX, &u, &given)) >= 0)
+    if ((err = jsonl_stamps(vals, t)) >= 0)
         return err;
-    if (given) {
-        t->ts_ns = (int64_t)u;
-        t->flags |= MD_TICK_F_TS;
-    }
-    if ((err = md_json_get_uint(&vals[JF_SEQ], UINT64_MAX, &u, &given)) >= 0)
-        return err;
-    if (given) {
-        t->seq = u;
-        t->flags |= MD_TICK_F_SEQ;
-    }
-    if ((err = md_json_get_uint(&vals[JF_ORIGIN], INT64_MAX, &u, &given)) >= 0)
-        return err;
-    if (given)
-        t->origin_ns = (int64_t)u;
 
     if (type == MD_TICK_QUOTE) {
         static const uint8_t qf[4] = {JF_BID, JF_ASK, JF_BID_SIZE, JF_ASK_SIZE};
