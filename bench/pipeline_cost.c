@@ -122,7 +122,8 @@ static void flush(bench *b)
         if (a->due & MD_AC_BIT(MD_AC_BALANCE)) n += md_format_balance(a, b->aval, b->aval_cap);
         int32_t i;
         while ((i = md_account_next_order(a)) >= 0) {
-            if (a->ord[i].slot == MD_OSLOT_GONE) md_account_order_deleted(a, (uint32_t)i);
+            if (a->ord[i].slot == MD_OSLOT_GONE)
+                md_account_order_deleted(a, (uint32_t)i, ++a->ord[i].del_gen);
             else n += md_format_order(a, &a->ord[i], b->aval, b->aval_cap);
         }
         if (a->due & MD_AC_BIT(MD_AC_ORDERS)) n += md_format_orders(a, b->aval, b->aval_cap);

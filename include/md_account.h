@@ -20,7 +20,8 @@
  * writer takes it. Memory is bounded: max_accounts accounts per worker
  * (allocated once, touched as they fill, like md_state), and per account
  * at most max_positions positions and max_orders order slots, grown on
- * demand.
+ * demand. A tombstone gives its slot up to a new order when all are taken:
+ * its key, if Redis ever had it, then expires within the orders TTL.
  */
 #ifndef MD_ACCOUNT_H
 #define MD_ACCOUNT_H
@@ -64,6 +65,8 @@ typedef struct md_order {
     md_dec qty, price;
     int64_t ts_ns;
     int64_t written_ns; /* CLOCK_MONOTONIC of its last SETEX (LIVE) or DEL (GONE); 0 never */
+    uint32_t del_gen;   /* DELs sent from this slot, kept across reuse: an acknowledgement
+                         * frees the slot only if it answers the latest one */
 } md_order;
 
 typedef struct md_account {
@@ -91,6 +94,8 @@ typedef struct md_account {
 
 typedef struct md_accounts_stats {
     uint64_t applied, duplicate, full, positions_full, orders_full;
+    uint64_t bad_names;  /* order messages refused: account name contains the order key's separator */
+    uint64_t evicted;    /* tombstones given up to make room (their keys expire by TTL) */
     uint64_t refreshes; /* account values re-queued by the sweep */
 } md_accounts_stats;
 
@@ -100,6 +105,10 @@ typedef struct md_accounts {
     md_account *accts;
     uint32_t max, count;
     uint32_t max_positions, max_orders;
+    uint8_t enabled;     /* MD_AC_BIT()s of classes written (template not empty) */
+    bool order_keys;     /* one key per order is written */
+    char sep[128];       /* order key text between {account} and {order_id} */
+    size_t sep_len;
     uint32_t *dirtyq; /* FIFO of account indexes, max entries */
     uint32_t dq_head, dq_len;
     uint32_t sweep_pos;
@@ -109,6 +118,13 @@ typedef struct md_accounts {
 int md_accounts_init(md_accounts *t, uint32_t max_accounts, uint32_t max_positions,
                      uint32_t max_orders);
 void md_accounts_free(md_accounts *t);
+
+/* Which classes are written (default: all, with order keys). sep is the
+ * order key template's text between {account} and {order_id}: an account
+ * whose name contains it could not be told from another account's order
+ * key (account "A:B"'s list key is account "A"'s key of order "B"), so its
+ * order messages are refused (MD_APPLY_BAD_NAME). NULL or "" for none. */
+void md_accounts_configure(md_accounts *t, uint8_t enabled, bool order_keys, const char *sep);
 
 md_account *md_accounts_find(md_accounts *t, const char *name, size_t len);
 
@@ -132,9 +148,10 @@ int32_t md_account_next_order(md_account *a);
  * SETEX for LIVE and a DEL for GONE) failed or was never acknowledged:
  * queue it again. */
 void md_accounts_requeue(md_accounts *t, md_account *a, int c, int32_t order);
-/* Redis acknowledged the DEL of a GONE order: its slot is free again,
- * unless the order came back meanwhile. */
-void md_account_order_deleted(md_account *a, uint32_t order);
+/* Redis acknowledged DEL number `gen` (del_gen when it was sent) of a GONE
+ * order: its slot is free again, unless the order came back or another
+ * DEL was sent since. */
+void md_account_order_deleted(md_account *a, uint32_t order, uint32_t gen);
 
 /* After a reconnect: every value of a live account (and of any never
  * written), and every pending DEL, is queued again. Returns accounts queued. */

@@ -81,6 +81,7 @@ typedef struct md_cmd {
     int64_t first_ns;  /* origin of the oldest tick the write carries; 0 = refresh */
     uint32_t ticks;    /* ticks coalesced into the write */
     int32_t order;     /* MD_CMD_ORDER / _DEL: the order slot */
+    uint32_t del_gen;  /* MD_CMD_ORDER_DEL: the slot's del_gen when sent */
     uint8_t kind;      /* md_cmd_kind */
 } md_cmd;
 
@@ -137,6 +138,8 @@ typedef struct md_redis {
     double backoff_s;
     int64_t hold_until_ns;/* OOM/LOADING/BUSY/NOPERM: no new batch before this */
     double hold_s;
+    int64_t acct_hold_until_ns; /* NOPERM on an account key: no account writes before this */
+    double acct_hold_s;
     uint64_t rng;
     md_keytpl price_tpl, good_tpl, chan_tpl;
     md_keytpl acct_tpl[MD_CMD_ORDER_LIST + 1]; /* account kinds' keys, by md_cmd_kind */

@@ -50,6 +50,7 @@ typedef enum md_apply_result {
     MD_APPLY_FULL,      /* new symbol, table at max_keys */
     MD_APPLY_OVERFLOW,  /* aggregate would overflow int64 mantissa */
     MD_APPLY_IGNORED,   /* type the coalescer does not handle */
+    MD_APPLY_BAD_NAME,  /* account name unusable in the order keys (md_account.h) */
 } md_apply_result;
 
 typedef struct md_state_stats {

@@ -44,7 +44,21 @@ int md_accounts_init(md_accounts *t, uint32_t max_accounts, uint32_t max_positio
     t->max = max_accounts;
     t->max_positions = max_positions;
     t->max_orders = max_orders;
+    md_accounts_configure(t, (uint8_t)((1u << MD_AC_COUNT) - 1), true, NULL);
     return 0;
+}
+
+void md_accounts_configure(md_accounts *t, uint8_t enabled, bool order_keys, const char *sep)
+{
+    t->enabled = enabled;
+    t->order_keys = order_keys;
+    if (!sep)
+        sep = "";
+    t->sep_len = strlen(sep);
+    if (t->sep_len >= sizeof t->sep)
+        t->sep_len = sizeof t->sep - 1;
+    memcpy(t->sep, sep, t->sep_len);
+    t->sep[t->sep_len] = '\0';
 }
 
 void md_accounts_free(md_accounts *t)
@@ -126,6 +140,10 @@ void md_accounts_pop(md_accounts *t)
 
 static void md_account_due(md_accounts *t, md_account *a, int c)
 {
+    /* A class switched off is never known: nothing refreshes or re-sends
+     * it, and it does not make a quiet account look never written. */
+    if (!(t->enabled & MD_AC_BIT(c)))
+        return;
     a->due |= (uint8_t)MD_AC_BIT(c);
     a->known |= (uint8_t)MD_AC_BIT(c);
     md_accounts_queue(t, a);
@@ -161,18 +179,54 @@ void md_accounts_requeue(md_accounts *t, md_account *a, int c, int32_t order)
     md_account_due(t, a, c);
 }
 
-void md_account_order_deleted(md_account *a, uint32_t order)
+/* Empties slot i, keeping the count of DELs sent from it. */
+static void md_order_clear(md_order *o)
+{
+    uint32_t gen = o->del_gen;
+
+    memset(o, 0, sizeof(*o));
+    o->del_gen = gen;
+}
+
+void md_account_order_deleted(md_account *a, uint32_t order, uint32_t gen)
 {
     md_order *o;
 
     if (order >= a->nord)
         return;
     o = &a->ord[order];
-    if (o->slot != MD_OSLOT_GONE || o->dirty)
-        return; /* came back (working again), or another DEL is queued */
-    memset(o, 0, sizeof(*o));
+    /* Came back (working again), another DEL is queued, or this answers an
+     * older DEL while a newer one is still unanswered. */
+    if (o->slot != MD_OSLOT_GONE || o->dirty || o->del_gen != gen)
+        return;
+    md_order_clear(o);
     while (a->nord && a->ord[a->nord - 1].slot == MD_OSLOT_FREE)
         a->nord--;
+}
+
+/* A slot for a new order when all max_orders are taken: a tombstone's,
+ * preferring one whose DEL is not queued. -1 if every slot is working. */
+static int32_t md_order_evict(md_accounts *t, md_account *a)
+{
+    int32_t pick = -1;
+
+    for (uint32_t i = 0; i < a->nord; i++) {
+        if (a->ord[i].slot != MD_OSLOT_GONE)
+            continue;
+        pick = (int32_t)i;
+        if (!a->ord[i].dirty)
+            break;
+    }
+    if (pick < 0)
+        return -1;
+    if (a->ord[pick].dirty)
+        for (uint32_t k = 0; k < a->oq_len; k++)
+            if (a->oq[k] == (uint32_t)pick) {
+                a->oq[k] = a->oq[--a->oq_len];
+                break;
+            }
+    t->stats.evicted++;
+    return pick;
 }
 
 /* ---- applying messages ---------------------------------------------- */
@@ -273,24 +327,33 @@ static md_apply_result md_apply_order(md_accounts *t, md_account *a, const md_ac
         i = free_at;
         if (i == a->nord) {
             uint32_t cap = a->ord_cap;
-            if (!md_grow((void **)&a->ord, &a->ord_cap, a->nord + 1, t->max_orders,
-                         sizeof(*a->ord))) {
-                t->stats.orders_full++;
-                return MD_APPLY_FULL;
-            }
-            if (a->ord_cap != cap) {
+            bool grown = md_grow((void **)&a->ord, &a->ord_cap, a->nord + 1, t->max_orders,
+                                 sizeof(*a->ord));
+            if (grown && a->ord_cap != cap) {
                 uint32_t *q = realloc(a->oq, (size_t)a->ord_cap * sizeof(*a->oq));
                 if (!q) {
                     a->ord_cap = cap; /* the order array is at least that big */
+                    grown = false;
+                } else {
+                    a->oq = q;
+                }
+            }
+            if (grown) {
+                a->nord++;
+            } else {
+                /* Full. Tombstones are a courtesy (a DEL ahead of a 1 s TTL),
+                 * so a working order takes one's slot; a terminal order
+                 * never seen does not. */
+                int32_t e = terminal ? -1 : md_order_evict(t, a);
+                if (e < 0) {
                     t->stats.orders_full++;
                     return MD_APPLY_FULL;
                 }
-                a->oq = q;
+                i = (uint32_t)e;
             }
-            a->nord++;
         }
         o = &a->ord[i];
-        memset(o, 0, sizeof(*o));
+        md_order_clear(o);
         o->hash = h;
         memcpy(o->id, m->ref, m->ref_len);
         o->id[m->ref_len] = '\0';
@@ -341,6 +404,11 @@ md_apply_result md_accounts_apply(md_accounts *t, const md_acct *m, int64_t wall
 
     if (!md_tick_is_account(m->t.type) || m->acct_len == 0 || m->acct_len > MD_ACCOUNT_MAX)
         return MD_APPLY_IGNORED;
+    if (m->t.type == MD_TICK_ORDER && t->sep_len && t->order_keys &&
+        memmem(m->account, m->acct_len, t->sep, t->sep_len)) {
+        t->stats.bad_names++;
+        return MD_APPLY_BAD_NAME;
+    }
     slot = md_accounts_probe(t, h, m->account, m->acct_len);
     a = md_accounts_at(t, slot);
     if (a && (m->t.flags & MD_TICK_F_SEQ)) {
@@ -455,18 +523,24 @@ uint32_t md_accounts_mark_live_dirty(md_accounts *t, const md_sources *src, int6
 
     for (uint32_t i = 0; i < t->count; i++) {
         md_account *a = &t->accts[i];
-        bool never = false;
-        for (int c = 0; c < MD_AC_COUNT; c++)
-            if ((a->known & MD_AC_BIT(c)) && a->written_ns[c] == 0)
-                never = true;
-        if (never || md_sources_alive(src, a->src_hash, now, source_timeout_ns)) {
+        if (md_sources_alive(src, a->src_hash, now, source_timeout_ns)) {
             md_account_queue_all(t, a, (uint8_t)((1u << MD_AC_COUNT) - 1));
             n++;
-        } else {
-            /* Quiet accounts are left to expire, but a delete still owed
-             * is always right to send. */
-            md_account_queue_gone(t, a);
+            continue;
         }
+        /* Quiet accounts are left to expire: only what never reached
+         * Redis goes out, and a delete still owed, which is always right. */
+        uint8_t never = 0;
+        for (int c = 0; c < MD_AC_COUNT; c++)
+            if ((a->known & MD_AC_BIT(c)) && a->written_ns[c] == 0)
+                never |= (uint8_t)MD_AC_BIT(c);
+        if (never) {
+            for (int c = 0; c < MD_AC_COUNT; c++)
+                if (never & MD_AC_BIT(c))
+                    md_account_due(t, a, c);
+            n++;
+        }
+        md_account_queue_gone(t, a);
     }
     return n;
 }
@@ -507,7 +581,7 @@ uint32_t md_accounts_sweep(md_accounts *t, int64_t now, uint32_t budget,
          * list is rewritten whenever any order changes, which says nothing
          * about the keys of the orders that did not. A DEL owed (refused,
          * or its reply lost) is retried on the same clock, live or not. */
-        for (uint32_t j = 0; j < a->nord; j++) {
+        for (uint32_t j = 0; j < a->nord && t->order_keys; j++) {
             md_order *o = &a->ord[j];
             if (o->slot == MD_OSLOT_FREE || o->dirty ||
                 now - o->written_ns < refresh_after_ns[MD_AC_ORDERS])

@@ -174,6 +174,7 @@ int md_redis_init(md_redis *r, struct md_worker *w, const md_config *cfg,
     for (uint32_t i = 0; i < r->bcap; i++) r->batches[i].cmds = r->cmds + (size_t)i * per;
     r->backoff_s = cfg->reconnect_min_s;
     r->hold_s = cfg->reconnect_min_s;
+    r->acct_hold_s = cfg->reconnect_min_s;
     r->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)w->id << 32) ^ (uint64_t)md_now_ns();
     if (md_keytpl_init(&r->price_tpl, cfg->key_prefix, cfg->price_key)) return -1;
     if (cfg->last_good_key[0] && md_keytpl_init(&r->good_tpl, cfg->key_prefix, cfg->last_good_key))
@@ -641,12 +642,17 @@ static bool on_data_error(md_redis *r, md_cmd *c, const char *err, int64_t now)
         }
         if (is_account_kind(c->kind)) {
             /* Same reasoning: an ACL written for price:* must not stop the
-             * prices. The value goes out again at its next change or
-             * refresh, which is how an ACL fixed later is noticed. */
-            MD_LOG_RL(MD_LOG_WARN, 1,
-                      "worker %d: redis %s refused a %s write for account '%s': %s; price keys "
-                      "go on, the account value is retried on its next change or refresh",
-                      r->w->id, r->target->display, cmd_class(c->kind), c->a->name, err);
+             * prices. Account writes alone are held, on the backoff
+             * schedule, and the value stays owed (and counted at exit). */
+            requeue(r, c);
+            if (now >= r->acct_hold_until_ns) {
+                r->acct_hold_until_ns = backoff_step(r, &r->acct_hold_s, now);
+                MD_LOG_RL(MD_LOG_WARN, 1,
+                          "worker %d: redis %s refused a %s write for account '%s': %s; price "
+                          "keys go on, account writes are held for %.2fs",
+                          r->w->id, r->target->display, cmd_class(c->kind), c->a->name, err,
+                          (double)(r->acct_hold_until_ns - now) / 1e9);
+            }
             return true;
         }
         if (c->kind == MD_CMD_PUBLISH) {
@@ -715,7 +721,7 @@ static bool on_reply(md_redis *r, int64_t now)
             md_hist_record_n(w->h_latency, (uint64_t)(now - c->first_ns), c->ticks);
     } else if (c->kind == MD_CMD_ORDER_DEL) {
         r->w->st.orders_deleted++;
-        md_account_order_deleted(c->a, (uint32_t)c->order);
+        md_account_order_deleted(c->a, (uint32_t)c->order, c->del_gen);
     } else if (is_account_kind(c->kind)) {
         r->w->st.account_writes++;
     }
@@ -729,6 +735,7 @@ static bool on_reply(md_redis *r, int64_t now)
         if (b->errors == 0) {
             r->clean = true;
             r->hold_s = r->cfg->reconnect_min_s;
+            r->acct_hold_s = r->cfg->reconnect_min_s;
         }
     }
     r->bhead = (r->bhead + 1) % r->bcap;
@@ -865,8 +872,8 @@ static bool add_account(md_redis *r, md_account *a, md_cmd *cmds, uint32_t *n, u
     while ((i = md_account_next_order(a)) >= 0) {
         md_order *o = &a->ord[i];
         bool del = o->slot == MD_OSLOT_GONE;
-        if (otpl->nvars == 0) {
-            if (del) md_account_order_deleted(a, (uint32_t)i);
+        if (otpl->nvars == 0) { /* no order keys: nothing to delete */
+            if (del) md_account_order_deleted(a, (uint32_t)i, o->del_gen);
             continue;
         }
         vlen = del ? 0 : md_format_order(a, o, r->abuf, r->acap);
@@ -883,7 +890,9 @@ static bool add_account(md_redis *r, md_account *a, md_cmd *cmds, uint32_t *n, u
             *len += md_resp_setex(r->wbuf + *len, r->wcap - *len, key, klen, cfg->orders_ttl_s,
                                   r->abuf, vlen);
         }
-        cmds[(*n)++] = (md_cmd){.a = a, .order = i, .kind = del ? MD_CMD_ORDER_DEL : MD_CMD_ORDER};
+        if (del) o->del_gen++;
+        cmds[(*n)++] = (md_cmd){.a = a, .order = i, .del_gen = o->del_gen,
+                                .kind = del ? MD_CMD_ORDER_DEL : MD_CMD_ORDER};
         o->written_ns = now;
     }
     if (a->due & MD_AC_BIT(MD_AC_ORDERS)) {
@@ -921,7 +930,7 @@ static void start_batch(md_redis *r, int64_t now)
     /* Accounts first, but with at most half the batch, so neither a burst
      * of prices nor one of account updates keeps the other waiting. */
     uint32_t acct_max = cfg->max_batch > 1 ? cfg->max_batch / 2 : 1;
-    while ((a = md_accounts_peek(&r->w->accounts)) != NULL) {
+    while (now >= r->acct_hold_until_ns && (a = md_accounts_peek(&r->w->accounts)) != NULL) {
         bool done = add_account(r, a, cmds, &ncmds, acct_max, &len, now);
         if (!done) break;
         md_accounts_pop(&r->w->accounts);
@@ -995,7 +1004,9 @@ void md_redis_poll(md_redis *r, int64_t now)
             break;
         }
         if (!out_busy(r) && r->blen < r->cfg->max_inflight &&
-            (r->w->state.dq_len > 0 || r->w->accounts.dq_len > 0) && now >= r->hold_until_ns)
+            (r->w->state.dq_len > 0 ||
+             (r->w->accounts.dq_len > 0 && now >= r->acct_hold_until_ns)) &&
+            now >= r->hold_until_ns)
             start_batch(r, now);
         break;
     case MD_REDIS_CLOSING:

@@ -98,6 +98,13 @@ static void apply_account(md_worker *w, const md_acct *m)
                   "message refused",
                   w->id, m->account);
         break;
+    case MD_APPLY_BAD_NAME:
+        w->st.refused++;
+        MD_LOG_RL(MD_LOG_WARN, 2,
+                  "account '%s': order refused: the name contains '%s', which separates account "
+                  "and order id in order_key, so its keys would collide with another account's",
+                  m->account, w->accounts.sep);
+        break;
     default: break;
     }
 }
@@ -128,7 +135,8 @@ static void apply_local(md_worker *w, const md_tick *t)
         w->st.overflow++;
         MD_LOG_RL(MD_LOG_WARN, 2, "symbol '%s': aggregate overflow, tick dropped", t->symbol);
         break;
-    case MD_APPLY_IGNORED: break;
+    case MD_APPLY_IGNORED:
+    case MD_APPLY_BAD_NAME: break;
     }
 }
 
@@ -166,8 +174,9 @@ static void push_to(md_worker *w, int to, const md_tick *t)
         sched_yield();
     }
     w->st.drops++;
-    MD_LOG_RL(MD_LOG_WARN, 2, "worker %d: ring to worker %d full, tick for '%s' dropped", w->id,
-              to, t->symbol);
+    MD_LOG_RL(MD_LOG_WARN, 2, "worker %d: ring to worker %d full, %s '%s' dropped", w->id, to,
+              md_tick_is_account(t->type) ? "message for account" : "tick for",
+              md_tick_is_account(t->type) ? md_tick_acct(t)->account : t->symbol);
 }
 
 static void route(md_worker *w, const md_tick *t)
@@ -551,6 +560,19 @@ static int worker_setup(md_worker *w)
     if (md_accounts_init(&w->accounts, accts, cfg->max_positions, cfg->max_orders)) {
         md_error("worker %d: out of memory for %u accounts", w->id, accts);
         return -1;
+    }
+    {
+        uint8_t on = 0;
+        if (cfg->positions_key[0]) on |= MD_AC_BIT(MD_AC_POSITIONS);
+        if (cfg->order_list_key[0]) on |= MD_AC_BIT(MD_AC_ORDERS);
+        if (cfg->balances_key[0]) on |= MD_AC_BIT(MD_AC_BALANCE);
+        if (cfg->accounts_key[0]) on |= MD_AC_BIT(MD_AC_INFO);
+        /* The order key's separator (validated: present, non-empty). */
+        char sep[128] = "";
+        const char *a = strstr(cfg->order_key, "{account}"), *o = strstr(cfg->order_key, "{order_id}");
+        if (a && o && o > a + 9 && (size_t)(o - a - 9) < sizeof sep)
+            memcpy(sep, a + 9, (size_t)(o - a - 9));
+        md_accounts_configure(&w->accounts, on, cfg->order_key[0] != 0, sep);
     }
 
     w->streams = calloc(MD_MAX_STREAMS, sizeof *w->streams);

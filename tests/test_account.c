@@ -68,6 +68,16 @@ static md_acct order(const char *account, const char *id, int status)
 
 static md_accounts tab;
 
+/* What the batch writer does with the next dirty order: its slot, and for
+ * a DEL the generation its acknowledgement will carry. */
+static int32_t take_order(md_account *a, uint32_t *gen)
+{
+    int32_t i = md_account_next_order(a);
+    if (i >= 0 && a->ord[i].slot == MD_OSLOT_GONE)
+        *gen = ++a->ord[i].del_gen;
+    return i;
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -174,52 +184,69 @@ static void test_order_lifecycle(void **state)
     assert_int_equal(md_account_next_order(a), -1);
 
     /* Filled: a tombstone the writer deletes; out of the list at once. */
+    uint32_t g1 = 0, g2 = 0;
     m = order("PA1", "D1", MD_ORDER_FILLED);
     md_accounts_apply(&tab, &m, WALL);
     assert_int_equal(a->working, 0);
     assert_int_equal(a->ord[0].slot, MD_OSLOT_GONE);
     md_format_orders(a, val, sizeof val);
     assert_non_null(strstr(val, "\"orders\":[],\"count\":0"));
-    assert_int_equal(md_account_next_order(a), 0);
+    assert_int_equal(take_order(a, &g1), 0);
     /* Before the DEL is acknowledged the order comes back: not freed. */
     m = order("PA1", "D1", MD_ORDER_WORKING);
     md_accounts_apply(&tab, &m, WALL);
-    md_account_order_deleted(a, 0);
+    md_account_order_deleted(a, 0, g1);
     assert_int_equal(a->ord[0].slot, MD_OSLOT_LIVE);
     assert_int_equal(a->working, 1);
-    /* Cancelled, DEL sent and acknowledged: the slot is free. */
+    assert_int_equal(take_order(a, &g2), 0); /* its SETEX */
+    /* ...and ends again: a second DEL. The first one's acknowledgement,
+     * arriving now, must not free the slot while the second is unanswered:
+     * if the second is lost with the connection it is sent again. */
     m = order("PA1", "D1", MD_ORDER_CANCELLED);
     md_accounts_apply(&tab, &m, WALL);
-    assert_int_equal(md_account_next_order(a), 0);
-    md_account_order_deleted(a, 0);
+    assert_int_equal(take_order(a, &g2), 0);
+    assert_int_not_equal(g1, g2);
+    md_account_order_deleted(a, 0, g1);
+    assert_int_equal(a->ord[0].slot, MD_OSLOT_GONE);
+    md_accounts_requeue(&tab, a, MD_AC_COUNT, 0); /* connection lost */
+    assert_int_equal(take_order(a, &g2), 0);
+    md_account_order_deleted(a, 0, g2);
     assert_int_equal(a->nord, 0);
 
     /* A lost DEL (connection dropped) is queued again. */
     m = order("PA1", "D2", MD_ORDER_REJECTED);
     md_accounts_apply(&tab, &m, WALL);
-    assert_int_equal(md_account_next_order(a), 0);
+    assert_int_equal(take_order(a, &g1), 0);
     md_accounts_requeue(&tab, a, MD_AC_COUNT, 0);
-    assert_int_equal(md_account_next_order(a), 0);
-    md_account_order_deleted(a, 0);
+    assert_int_equal(take_order(a, &g1), 0);
+    md_account_order_deleted(a, 0, g1);
+    assert_int_equal(a->nord, 0);
 
-    /* Limit: 3 order slots; tombstones hold theirs until acknowledged. */
+    /* Limit: 3 order slots. Working orders never give theirs up; a
+     * tombstone does, to a new working order (its key, if any, expires by
+     * TTL), even with its DEL still queued. */
     const char *ids[] = {"O1", "O2", "O3"};
     for (int i = 0; i < 3; i++) {
         m = order("PA1", ids[i], MD_ORDER_WORKING);
         assert_int_equal(md_accounts_apply(&tab, &m, WALL), MD_APPLY_OK);
     }
+    while (take_order(a, &g1) >= 0) {}
     m = order("PA1", "O4", MD_ORDER_WORKING);
+    assert_int_equal(md_accounts_apply(&tab, &m, WALL), MD_APPLY_FULL);
+    m = order("PA1", "X9", MD_ORDER_CANCELLED); /* terminal, never seen: no tombstone */
     assert_int_equal(md_accounts_apply(&tab, &m, WALL), MD_APPLY_FULL);
     m = order("PA1", "O2", MD_ORDER_FILLED);
     md_accounts_apply(&tab, &m, WALL);
+    assert_int_equal(a->oq_len, 1);
     m = order("PA1", "O4", MD_ORDER_WORKING);
-    assert_int_equal(md_accounts_apply(&tab, &m, WALL), MD_APPLY_FULL);
-    while (md_account_next_order(a) >= 0) {}
-    md_account_order_deleted(a, 1); /* O2's slot */
     assert_int_equal(md_accounts_apply(&tab, &m, WALL), MD_APPLY_OK);
     assert_int_equal(a->ord[1].slot, MD_OSLOT_LIVE);
     assert_memory_equal(a->ord[1].id, "O4", 3);
+    assert_int_equal(a->oq_len, 1); /* O2's DEL gone, O4's SETEX queued */
+    assert_int_equal(take_order(a, &g1), 1);
+    assert_int_equal(a->working, 3);
     assert_int_equal(tab.stats.orders_full, 2);
+    assert_int_equal(tab.stats.evicted, 1);
 }
 
 static void test_balance_and_info(void **state)
@@ -295,9 +322,10 @@ static void write_all(int64_t now)
             if (a->due & MD_AC_BIT(c)) a->written_ns[c] = now;
         a->due = 0;
         int32_t i;
-        while ((i = md_account_next_order(a)) >= 0) {
+        uint32_t gen = 0;
+        while ((i = take_order(a, &gen)) >= 0) {
             a->ord[i].written_ns = now;
-            if (a->ord[i].slot == MD_OSLOT_GONE) md_account_order_deleted(a, (uint32_t)i);
+            if (a->ord[i].slot == MD_OSLOT_GONE) md_account_order_deleted(a, (uint32_t)i, gen);
         }
         md_accounts_pop(&tab);
     }
@@ -376,6 +404,36 @@ static void test_liveness(void **state)
     md_sources_free(&src);
 }
 
+/* Classes switched off are never written nor refreshed, and do not make a
+ * quiet account look never written after a reconnect; order messages of
+ * an account whose name holds the order key's separator are refused. */
+static void test_configured_classes(void **state)
+{
+    (void)state;
+    md_sources src;
+    assert_int_equal(md_sources_init(&src, 16), 0);
+    md_accounts_configure(&tab, MD_AC_BIT(MD_AC_POSITIONS) | MD_AC_BIT(MD_AC_ORDERS), true, ":");
+    md_acct m = position("Q", "ES", 1, 1, 0);
+    md_accounts_apply(&tab, &m, WALL);
+    m = msg(MD_TICK_BALANCE, "Q");
+    m.t.v[MD_B_CASH] = (md_dec){1, 0};
+    assert_int_equal(md_accounts_apply(&tab, &m, WALL), MD_APPLY_OK);
+    md_account *q = md_accounts_find(&tab, "Q", 1);
+    assert_int_equal(q->due, MD_AC_BIT(MD_AC_POSITIONS));
+    assert_int_equal(q->known, MD_AC_BIT(MD_AC_POSITIONS));
+    write_all(SEC);
+    /* Quiet (never touched in src): a reconnect queues nothing of it. */
+    assert_int_equal(md_accounts_mark_live_dirty(&tab, &src, 100 * SEC, 3 * SEC), 0);
+    assert_int_equal(md_accounts_pending(&tab), 0);
+
+    m = order("A:B", "O1", MD_ORDER_WORKING);
+    assert_int_equal(md_accounts_apply(&tab, &m, WALL), MD_APPLY_BAD_NAME);
+    m = position("A:B", "ES", 1, 1, 0); /* positions keys have one variable: fine */
+    assert_int_equal(md_accounts_apply(&tab, &m, WALL), MD_APPLY_OK);
+    assert_int_equal(tab.stats.bad_names, 1);
+    md_sources_free(&src);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -384,6 +442,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_balance_and_info, setup, teardown),
         cmocka_unit_test_setup_teardown(test_seq_and_limits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_liveness, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_configured_classes, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,7 +14,7 @@ import time
 
 from harness import (CONVERGE_TIMEOUT, SLOW, MdTestCase, Num, Resp, bin1_account, bin1_balance,
                      bin1_heartbeat, bin1_order, bin1_position, free_port, jl, send_stream,
-                     send_udp, wait_for)
+                     send_udp, wait_for, wait_keys)
 
 TS = 1763740000123456789
 TS_MS = TS // 1000000
@@ -207,6 +207,29 @@ class AccountsTest(MdTestCase):
                                       "was alive")
         self.assertEqual(m.stats().get("expired_orders", 0), 0)
         s.close()
+        self.assert_clean_exit(m)
+
+    def test_account_keys_forbidden_prices_go_on_then_granted(self):
+        """An ACL user allowed price:* only: account writes get NOPERM, which
+        holds the account writes (kept, counted, retried on the backoff
+        schedule) but never the prices; once the ACL allows hft:*, every
+        account value arrives without another message."""
+        r = self.start_redis()
+        c = self.client(r)
+        pw = "acct-pw-1"
+        c.cmd("ACL", "SETUSER", "mdc", "on", ">" + pw, "~price:*", "+setex", "+set", "+del",
+              "+ping", "+select")
+        port = free_port()
+        m = self.start_mdcache(r, ["tcp://127.0.0.1:%d?format=jsonl" % port], ini=LONG_INI,
+                               redis_url="redis://mdc:%s@127.0.0.1:%d/0" % (pw, r.port))
+        send_stream(design_messages(), port=port)
+        expected = self.feed(port, "AP", "acl-prices", symbols=100, ticks=2000, seed=61)
+        wait_keys(c, expected, mdcache=m)
+        m.wait_stats(lambda s: s.get("redis_noperm", 0) > 0, CONVERGE_TIMEOUT)
+        self.assertEqual(c.scan_all("hft:*"), [])
+        self.assertIn("account writes are held", m.log())
+        c.cmd("ACL", "SETUSER", "mdc", "~hft:*")
+        self.wait_values(c, expected_values(), m)
         self.assert_clean_exit(m)
 
     def test_bin1_all_classes(self):
