@@ -102,4 +102,30 @@ static inline void feed_lines(md_line_decode_fn dec, capture *c, const char *dat
     assert_int_equal(dec(acc, have, 1, &skipping, &o), have);
 }
 
+/* Every byte of a name field past its length is zero: account records are
+ * deterministic, whatever followed the name in the input. */
+static inline void assert_zero_tail(const char *s, size_t len, size_t size)
+{
+    for (size_t i = len; i < size; i++)
+        if (s[i] != 0)
+            fail_msg("byte %zu of a %zu-byte field is %d", i, size, s[i]);
+}
+
+/* What a decoder promises of every account record it hands on: lengths
+ * that match the NUL-terminated names, zeroed tails, and nothing of the
+ * worker's own fields filled in. */
+static inline void assert_acct_clean(const md_acct *a)
+{
+    assert_true(a->acct_len >= 1 && a->acct_len <= MD_ACCOUNT_MAX);
+    assert_int_equal(strlen(a->account), a->acct_len);
+    assert_int_equal(strlen(a->ref), a->ref_len);
+    assert_zero_tail(a->account, a->acct_len, sizeof a->account);
+    assert_zero_tail(a->ref, a->ref_len, sizeof a->ref);
+    assert_zero_tail(a->t.symbol, a->t.sym_len, sizeof a->t.symbol);
+    assert_zero_tail(a->t.source, a->t.src_len, sizeof a->t.source);
+    assert_int_equal(a->t.feed_id, 0);
+    assert_int_equal(a->t.src_hash, 0);
+    assert_int_equal(a->t.sym_hash, 0);
+}
+
 #endif

@@ -787,27 +787,6 @@ static const char *const ACCT = "PAAPEX2666680000001";
 static const char *const S31 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ01234";
 static const char *const S63 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ01234abcdefghijklmnopqrstuvwxyz012345";
 
-/* Every byte of a name field past its length is zero: account records are
- * deterministic, whatever followed the name in the frame. */
-static void assert_zero_tail(const char *s, size_t len, size_t size)
-{
-    for (size_t i = len; i < size; i++)
-        if (s[i] != 0)
-            fail_msg("byte %zu of a %zu-byte field is %d", i, size, s[i]);
-}
-
-static void assert_acct_clean(const md_acct *a)
-{
-    assert_int_equal(strlen(a->account), a->acct_len);
-    assert_zero_tail(a->account, a->acct_len, sizeof a->account);
-    assert_zero_tail(a->ref, a->ref_len, sizeof a->ref);
-    assert_zero_tail(a->t.symbol, a->t.sym_len, sizeof a->t.symbol);
-    assert_zero_tail(a->t.source, a->t.src_len, sizeof a->t.source);
-    assert_int_equal(a->t.feed_id, 0);
-    assert_int_equal(a->t.src_hash, 0);
-    assert_int_equal(a->t.sym_hash, 0);
-}
-
 static void test_account_round_trip(void **state)
 {
     (void)state;

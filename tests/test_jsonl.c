@@ -485,29 +485,6 @@ static void test_stream_every_split(void **state)
 
 /* ---- account messages: position, order, balance, account ---- */
 
-/* Every byte of a name field past its length is zero: account records are
- * deterministic. */
-static void assert_zero_tail(const char *s, size_t len, size_t size)
-{
-    for (size_t i = len; i < size; i++)
-        if (s[i] != 0)
-            fail_msg("byte %zu of a %zu-byte field is %d", i, size, s[i]);
-}
-
-static void assert_acct_clean(const md_acct *a)
-{
-    assert_true(a->acct_len >= 1 && a->acct_len <= MD_ACCOUNT_MAX);
-    assert_int_equal(strlen(a->account), a->acct_len);
-    assert_int_equal(strlen(a->ref), a->ref_len);
-    assert_zero_tail(a->account, a->acct_len, sizeof a->account);
-    assert_zero_tail(a->ref, a->ref_len, sizeof a->ref);
-    assert_zero_tail(a->t.symbol, a->t.sym_len, sizeof a->t.symbol);
-    assert_zero_tail(a->t.source, a->t.src_len, sizeof a->t.source);
-    assert_int_equal(a->t.feed_id, 0);
-    assert_int_equal(a->t.src_hash, 0);
-    assert_int_equal(a->t.sym_hash, 0);
-}
-
 /* The four account examples of DESIGN.md, as written there (with numbers
  * for its "ts":...). */
 static void test_account_design_examples(void **state)
