@@ -23,18 +23,27 @@ static md_bconn_rc do_commands(md_bconn *p, const md_config *cfg)
     bool auth = u->pass[0] != 0;
     if (auth) len += md_resp_auth(out + len, sizeof out - len, u->user, u->pass);
     snprintf(db, sizeof db, "%d", u->db);
-    const char *sel[2] = {"SELECT", db}, *ping[1] = {"PING"};
+    const char *sel[2] = {"SELECT", db}, *ping[1] = {"PING"}, *info[2] = {"INFO", "cluster"};
     len += md_resp_cmd(out + len, sizeof out - len, 2, sel, NULL);
     len += md_resp_cmd(out + len, sizeof out - len, 1, ping, NULL);
+    len += md_resp_cmd(out + len, sizeof out - len, 2, info, NULL);
     int sent = md_bconn_send(p, out, len);
     memset(out, 0, sizeof out); /* the password */
     if (sent) return p->tls && md_bconn_tls_alert(p) ? MD_BCONN_REFUSED : MD_BCONN_UNREACHABLE;
 
     md_bconn_rc rc = MD_BCONN_OK;
-    for (int i = auth ? 0 : 1; i < 3 && rc == MD_BCONN_OK; i++) {
+    for (int i = auth ? 0 : 1; i < 4 && rc == MD_BCONN_OK; i++) {
         redisReply *rep = md_bconn_reply(p, &rc);
         if (!rep) break;
-        if (rep->type == REDIS_REPLY_ERROR) {
+        if (i == 3 && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "cluster_enabled:1")) {
+            /* Until cluster writes exist (issue #6), a cluster node would
+             * answer MOVED for every key of another node's slots: most
+             * keys would silently never be written. */
+            snprintf(p->msg, sizeof p->msg,
+                     "is a Redis Cluster node (cluster_enabled:1); mdcache does not write to "
+                     "Redis Cluster yet: point it at a standalone server or a proxy");
+            rc = MD_BCONN_REFUSED;
+        } else if (rep->type == REDIS_REPLY_ERROR) {
             const char *e = rep->str;
             if (i == 0) {
                 snprintf(p->msg, sizeof p->msg, "refused the credentials: %s", e);
@@ -52,7 +61,8 @@ static md_bconn_rc do_commands(md_bconn *p, const md_config *cfg)
                 snprintf(p->msg, sizeof p->msg, "refused SELECT %d: %s", u->db, e);
                 rc = MD_BCONN_REFUSED;
             }
-            /* PING refused otherwise (an ACL without +ping): not ours to judge */
+            /* PING or INFO refused otherwise (an ACL without +ping or
+             * +info): not ours to judge */
         }
         freeReplyObject(rep);
     }

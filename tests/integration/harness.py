@@ -23,6 +23,7 @@ ROOT = os.path.dirname(os.path.dirname(HERE))
 MDCACHE_BIN = os.environ.get("MDCACHE_BIN", os.path.join(ROOT, "build", "mdcache"))
 MDFEED_BIN = os.environ.get("MDFEED_BIN", os.path.join(ROOT, "build", "mdfeed"))
 REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
+REDIS_CLI = shutil.which("redis-cli") or "/usr/bin/redis-cli"
 
 # Sanitizer builds run several times slower: stretch every bound.
 SLOW = 3.0 if os.environ.get("MD_SAN") == "1" else 1.0
@@ -217,9 +218,14 @@ class RedisServer:
     requires (admin access)."""
 
     def __init__(self, unix=False, tls=None, tls_auth_clients="no", tls_cert=None,
-                 tls_key=None, requirepass=None, debug=False, args=(), prefix=()):
+                 tls_key=None, requirepass=None, debug=False, args=(), prefix=(),
+                 cluster=False):
         self.dir = tempfile.mkdtemp(prefix="mdtest-redis-")
         self.port = None
+        # cluster: a Redis Cluster node, its bus on a free port of its own
+        # (the default, port + 10000, may be taken or past 65535).
+        self.cluster = cluster
+        self.bus_port = None
         self.unix = os.path.join(self.dir, "redis.sock") if unix else None
         self.proc = None
         self.log = os.path.join(self.dir, "redis.log")
@@ -258,6 +264,11 @@ class RedisServer:
             args += ["--requirepass", self.requirepass]
         if self.debug:
             args += ["--enable-debug-command", "local"]
+        if self.cluster:
+            args += ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
+                     "--cluster-port", str(self.bus_port), "--cluster-node-timeout", "2000"]
+            if self.requirepass is not None:
+                args += ["--masterauth", self.requirepass]
         args += self.args + list(extra)
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -265,6 +276,8 @@ class RedisServer:
     def start(self):
         for _attempt in range(5):
             self.port = free_port()
+            if self.cluster:
+                self.bus_port = free_port()
             self._spawn()
             if wait_for(self._pings, 10 * SLOW):
                 return self
@@ -372,6 +385,93 @@ class RedisServer:
     def cleanup(self):
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class RedisCluster:
+    """A Redis Cluster of private nodes on loopback: `primaries` primaries with
+    `replicas` replicas each, made with `redis-cli --cluster create` (as an
+    operator would). kw goes to every RedisServer (tls, requirepass, args...)."""
+
+    def __init__(self, primaries=3, replicas=1, **kw):
+        self.nodes = [RedisServer(cluster=True, **kw)
+                      for _ in range(primaries * (1 + replicas))]
+        self.primaries_n = primaries
+        self.replicas = replicas
+
+    def start(self):
+        for n in self.nodes:
+            n.start()
+        first = self.nodes[0]
+        cmd = [REDIS_CLI, "--cluster", "create"] + ["127.0.0.1:%d" % n.port for n in self.nodes]
+        cmd += ["--cluster-replicas", str(self.replicas), "--cluster-yes"]
+        cmd += self.cli_auth()
+        out = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                             timeout=60 * SLOW)
+        if out.returncode != 0:
+            raise RuntimeError("redis-cli --cluster create failed:\n%s%s"
+                               % (out.stdout[-2000:], out.stderr[-2000:]))
+        if not wait_for(self.healthy, 60 * SLOW, interval=0.2):
+            raise RuntimeError("cluster not ok after create; node 0 says:\n%s"
+                               % first.client().cmd("CLUSTER", "INFO"))
+        return self
+
+    def cli_auth(self):
+        """redis-cli options to reach the nodes (TLS, password)."""
+        n = self.nodes[0]
+        opts = []
+        if n.tls:
+            opts += ["--tls", "--cacert", n.tls.ca_crt]
+            if n.tls_auth_clients != "no":
+                opts += ["--cert", n.tls.client_crt, "--key", n.tls.client_key]
+        if n.requirepass is not None:
+            opts += ["-a", n.requirepass, "--no-auth-warning"]
+        return opts
+
+    def healthy(self):
+        """Every live node says cluster_state:ok and knows every primary with its
+        replicas attached."""
+        want = self.primaries_n * (1 + self.replicas)
+        for n in self.nodes:
+            if not n.proc or n.proc.poll() is not None:
+                continue
+            try:
+                c = n.client(timeout=2)
+                try:
+                    info = c.cmd("CLUSTER", "INFO")
+                    nodes = c.cmd("CLUSTER", "NODES")
+                finally:
+                    c.close()
+            except (OSError, ConnectionError, RespError):
+                return False
+            if "cluster_state:ok" not in info:
+                return False
+            if len([l for l in nodes.splitlines() if "connected" in l]) < want:
+                return False
+        return True
+
+    def shards(self, via=0):
+        """{(host, port) of each primary: [(lo, hi), ...]} from CLUSTER SHARDS."""
+        c = self.nodes[via].client()
+        try:
+            out = {}
+            for shard in c.cmd("CLUSTER", "SHARDS"):
+                m = dict(zip(shard[0::2], shard[1::2]))
+                for node in m["nodes"]:
+                    nm = dict(zip(node[0::2], node[1::2]))
+                    if nm["role"] == "master" and nm["health"] == "online":
+                        sl = m["slots"]
+                        out[(nm["ip"], nm["port"])] = [(sl[i], sl[i + 1])
+                                                       for i in range(0, len(sl), 2)]
+            return out
+        finally:
+            c.close()
+
+    def node_at(self, port):
+        return next(n for n in self.nodes if n.port == port)
+
+    def cleanup(self):
+        for n in self.nodes:
+            n.cleanup()
 
 
 # ---------------------------------------------------------------- mdcache
@@ -761,6 +861,11 @@ class MdTestCase(unittest.TestCase):
                                   "--symbol-prefix", prefix, "--source", source,
                                   "--seed", str(seed)], path)
         return expected
+
+    def start_cluster(self, primaries=3, replicas=1, **kw):
+        cl = RedisCluster(primaries, replicas, **kw)
+        self.addCleanup(cl.cleanup)
+        return cl.start()
 
     def start_redis(self, unix=False, **kw):
         """kw: RedisServer's tls, tls_auth_clients, tls_cert, tls_key, requirepass,
