@@ -45,6 +45,17 @@ int md_topology_from_shards(md_topology *t, const struct redisReply *r, bool tls
 int md_topology_from_slots(md_topology *t, const struct redisReply *r, bool tls,
                            const char *asked_host, char *err, size_t errlen);
 
+struct md_bconn;
+
+/* Asks a node over c (connected, authenticated) with CLUSTER SHARDS, or
+ * CLUSTER SLOTS where the server predates it, and parses the answer. 0, or
+ * -1 with a one-line reason in err. */
+int md_topology_fetch(md_topology *t, struct md_bconn *c, bool tls, const char *asked_host,
+                      char *err, size_t errlen);
+
+/* "3 primaries: 127.0.0.1:7001 (5461 slots), ..." for messages. */
+void md_topology_describe(const md_topology *t, char *buf, size_t cap);
+
 /* The node owning key's slot, or NULL if the slot has no owner. */
 const md_topo_node *md_topology_owner(const md_topology *t, const char *key, size_t len);
 

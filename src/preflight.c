@@ -10,10 +10,29 @@
 
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "md_bconn.h"
 #include "md_format.h"
+#include "md_topology.h"
+
+/* What the cluster looks like from this node, for the refusal message. */
+static void describe_cluster(md_bconn *p, const md_config *cfg, char *buf, size_t cap)
+{
+    md_topology *t = malloc(sizeof *t);
+    char err[128];
+    if (!t) {
+        snprintf(buf, cap, "cluster_enabled:1");
+        return;
+    }
+    if (md_topology_fetch(t, p, cfg->redis.kind == MD_REDIS_TLS, cfg->redis.host, err,
+                          sizeof err) == 0)
+        md_topology_describe(t, buf, cap);
+    else
+        snprintf(buf, cap, "cluster_enabled:1; topology unknown: %.80s", err);
+    free(t);
+}
 
 static md_bconn_rc do_commands(md_bconn *p, const md_config *cfg)
 {
@@ -39,9 +58,12 @@ static md_bconn_rc do_commands(md_bconn *p, const md_config *cfg)
             /* Until cluster writes exist (issue #6), a cluster node would
              * answer MOVED for every key of another node's slots: most
              * keys would silently never be written. */
+            char topo[160] = "";
+            describe_cluster(p, cfg, topo, sizeof topo);
             snprintf(p->msg, sizeof p->msg,
-                     "is a Redis Cluster node (cluster_enabled:1); mdcache does not write to "
-                     "Redis Cluster yet: point it at a standalone server or a proxy");
+                     "is a Redis Cluster node (%s); mdcache does not write to Redis Cluster yet: "
+                     "point it at a standalone server or a proxy",
+                     topo);
             rc = MD_BCONN_REFUSED;
         } else if (rep->type == REDIS_REPLY_ERROR) {
             const char *e = rep->str;

@@ -8,6 +8,8 @@
 #include "md_topology.h"
 
 #include <hiredis/hiredis.h>
+
+#include "md_bconn.h"
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -189,4 +191,50 @@ const md_topo_node *md_topology_owner(const md_topology *t, const char *key, siz
 {
     uint16_t o = t->owner[md_slot_of(key, len)];
     return o == MD_SLOT_NONE ? NULL : &t->nodes[o];
+}
+
+int md_topology_fetch(md_topology *t, md_bconn *c, bool tls, const char *asked_host, char *err,
+                      size_t errlen)
+{
+    static const char *const shards[2] = {"CLUSTER", "SHARDS"}, *const slots[2] = {"CLUSTER",
+                                                                                  "SLOTS"};
+    md_bconn_rc rc;
+    for (int old = 0; old < 2; old++) {
+        if (md_bconn_command(c, 2, old ? slots : shards))
+            return md_topo_err(err, errlen, "%s", c->msg);
+        redisReply *r = md_bconn_reply(c, &rc);
+        if (!r)
+            return md_topo_err(err, errlen, "%s", c->msg);
+        /* Redis before 7.0 does not know SHARDS: ask the older way. */
+        if (!old && r->type == REDIS_REPLY_ERROR && strstr(r->str, "nknown subcommand")) {
+            freeReplyObject(r);
+            continue;
+        }
+        int res;
+        if (r->type == REDIS_REPLY_ERROR)
+            res = md_topo_err(err, errlen, "CLUSTER %s: %s", old ? "SLOTS" : "SHARDS", r->str);
+        else if (old)
+            res = md_topology_from_slots(t, r, tls, asked_host, err, errlen);
+        else
+            res = md_topology_from_shards(t, r, tls, asked_host, err, errlen);
+        freeReplyObject(r);
+        return res;
+    }
+    return -1; /* not reached */
+}
+
+void md_topology_describe(const md_topology *t, char *buf, size_t cap)
+{
+    uint32_t per[MD_TOPO_MAX_NODES] = {0};
+    size_t o;
+    for (size_t s = 0; s < MD_SLOT_COUNT; s++)
+        if (t->owner[s] != MD_SLOT_NONE)
+            per[t->owner[s]]++;
+    o = (size_t)snprintf(buf, cap, "%u primar%s", t->nnodes, t->nnodes == 1 ? "y" : "ies");
+    for (int i = 0; i < t->nnodes && o < cap; i++)
+        o += (size_t)snprintf(buf + o, cap - o, "%s %s:%u (%u slots)", i ? "," : ":",
+                              t->nodes[i].host, t->nodes[i].port, per[i]);
+    if (o < cap && t->covered < MD_SLOT_COUNT)
+        snprintf(buf + o, cap - o, ", %u slots without a primary",
+                 MD_SLOT_COUNT - t->covered);
 }

@@ -86,6 +86,10 @@ static void test_real_replies(void **state)
     redisReply *r = reply_file("tests/data/cluster_shards_3x2.resp");
     assert_int_equal(md_topology_from_shards(&topo, r, false, "127.0.0.1", err, sizeof err), 0);
     check_three_primaries(17100); /* replicas (17104-6) are not write targets */
+    char d[256];
+    md_topology_describe(&topo, d, sizeof d);
+    assert_string_equal(d, "3 primaries: 127.0.0.1:17101 (5461 slots), 127.0.0.1:17102 (5462 "
+                           "slots), 127.0.0.1:17103 (5461 slots)");
     freeReplyObject(r);
     r = reply_file("tests/data/cluster_slots_3x2.resp");
     assert_int_equal(md_topology_from_slots(&topo, r, false, "127.0.0.1", err, sizeof err), 0);
@@ -166,6 +170,9 @@ static void test_endpoints_and_ports(void **state)
     assert_int_equal(md_topology_from_shards(&topo, r, false, "seed", err, sizeof err), 0);
     assert_int_equal(topo.nodes[0].port, 7101);
     assert_int_equal(topo.covered, 101);
+    char d[256];
+    md_topology_describe(&topo, d, sizeof d);
+    assert_string_equal(d, "1 primary: 127.0.0.1:7101 (101 slots), 16283 slots without a primary");
     assert_int_equal(topo.owner[99], MD_SLOT_NONE);
     assert_null(md_topology_owner(&topo, "foo", 3));
     freeReplyObject(r);

@@ -445,7 +445,12 @@ class RedisCluster:
                 return False
             if "cluster_state:ok" not in info:
                 return False
-            if len([l for l in nodes.splitlines() if "connected" in l]) < want:
+            lines = [l.split() for l in nodes.splitlines() if l.strip()]
+            if len([l for l in lines if l[7] == "connected"]) < want:
+                return False
+            # Replicas show up as primaries until they have attached.
+            if len([l for l in lines if "slave" in l[2].split(",")]) < (
+                    self.primaries_n * self.replicas):
                 return False
         return True
 

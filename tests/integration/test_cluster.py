@@ -1,8 +1,9 @@
 """Redis Cluster (issue #6), what exists so far: the test harness's clusters
 (3 primaries + 3 replicas made with redis-cli --cluster create, with and
 without a password), and mdcache's start-up check refusing a cluster node
-with a clear message rather than writing only the keys of that node's slots
-and losing the rest to MOVED errors."""
+with a clear message, naming the primaries and slots it read with CLUSTER
+SHARDS, rather than writing only the keys of that node's slots and losing
+the rest to MOVED errors."""
 
 from harness import MdTestCase, free_port, run_mdcache_once
 
@@ -26,5 +27,11 @@ class ClusterTest(MdTestCase):
         rc, out, err = run_mdcache_once(["--redis", "redis://:cl-pw@127.0.0.1:%d/0" % node.port,
                                          "--listen", listen, "--cpus", "0"], timeout=20)
         self.assertEqual(rc, 2, err)
-        self.assertIn("is a Redis Cluster node (cluster_enabled:1)", err)
+        # The message says what mdcache saw: every primary and its slots,
+        # read with CLUSTER SHARDS over the same authenticated connection.
+        self.assertIn("is a Redis Cluster node (3 primaries:", err)
+        for (host, port), ranges in cl.shards().items():
+            n = sum(hi - lo + 1 for lo, hi in ranges)
+            self.assertIn("%s:%d (%d slots)" % (host, port, n), err)
+        self.assertIn("does not write to Redis Cluster yet", err)
         self.assertNotIn("cl-pw", err)
