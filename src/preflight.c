@@ -61,7 +61,7 @@ static md_bconn_rc do_commands(md_bconn *p, const md_config *cfg)
             char topo[160] = "";
             describe_cluster(p, cfg, topo, sizeof topo);
             snprintf(p->msg, sizeof p->msg,
-                     "is a Redis Cluster node (%s); mdcache does not write to Redis Cluster yet: "
+                     "is a Redis Cluster node (%.100s); mdcache does not write to Redis Cluster yet: "
                      "point it at a standalone server or a proxy",
                      topo);
             rc = MD_BCONN_REFUSED;
