@@ -269,6 +269,13 @@ class RedisServer:
                      "--cluster-port", str(self.bus_port), "--cluster-node-timeout", "2000"]
             if self.requirepass is not None:
                 args += ["--masterauth", self.requirepass]
+            if self.tls:
+                # The cluster bus (tls-cluster) always verifies the peer's
+                # certificate, so a node dialling another must present one
+                # made for client use: the server certificate is not.
+                args += ["--tls-cluster", "yes", "--tls-replication", "yes",
+                         "--tls-client-cert-file", self.tls.client_crt,
+                         "--tls-client-key-file", self.tls.client_key]
         args += self.args + list(extra)
         self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
