@@ -66,6 +66,13 @@ static size_t md_put_dec(char *p, md_dec d)
     return md_dec_format(d, p, 32);
 }
 
+/* Epoch ms, floored (so -1 ns is -1 ms, not 0). */
+static int64_t md_epoch_ms(int64_t ns)
+{
+    int64_t ms = ns / 1000000;
+    return ns % 1000000 < 0 ? ms - 1 : ms;
+}
+
 size_t md_format_price(const md_sym *s, char *buf, size_t cap)
 {
     char tmp[MD_PRICE_SCRATCH];
@@ -86,11 +93,7 @@ size_t md_format_price(const md_sym *s, char *buf, size_t cap)
     p += md_put_dec(p, s->low);
     p += md_put_lit(p, ",\"Timestamp\":");
     if (s->has_ts) {
-        /* Epoch ms, floored (so -1 ns is -1 ms, not 0). */
-        int64_t ms = s->ts_ns / 1000000;
-        if (s->ts_ns % 1000000 < 0)
-            ms--;
-        p += md_fmt_i64(ms, p);
+        p += md_fmt_i64(md_epoch_ms(s->ts_ns), p);
     } else {
         p += md_put_lit(p, "null");
     }
@@ -337,11 +340,6 @@ static size_t md_put_jstr_or_null(char *p, const char *s, size_t len)
     return len ? md_put_jstr(p, s, len) : md_put_lit(p, "null");
 }
 
-static int64_t md_epoch_ms(int64_t ns)
-{
-    int64_t ms = ns / 1000000;
-    return ns % 1000000 < 0 ? ms - 1 : ms;
-}
 
 static size_t md_put_ts_ms(char *p, int64_t ns)
 {

@@ -85,10 +85,14 @@ struct io_uring_sqe *md_worker_sqe(md_worker *w)
 
 static void apply_account(md_worker *w, const md_acct *m)
 {
-    struct timespec wall;
-    clock_gettime(CLOCK_REALTIME, &wall);
-    switch (md_accounts_apply(&w->accounts, m,
-                              (int64_t)wall.tv_sec * 1000000000LL + wall.tv_nsec)) {
+    /* The receipt time stands in for a missing ts only: not read otherwise. */
+    int64_t wall_ns = 0;
+    if (!(m->t.flags & MD_TICK_F_TS)) {
+        struct timespec wall;
+        clock_gettime(CLOCK_REALTIME, &wall);
+        wall_ns = (int64_t)wall.tv_sec * 1000000000LL + wall.tv_nsec;
+    }
+    switch (md_accounts_apply(&w->accounts, m, wall_ns)) {
     case MD_APPLY_OK: w->st.account_msgs++; break;
     case MD_APPLY_DUPLICATE: w->st.duplicates++; break;
     case MD_APPLY_FULL:
