@@ -62,6 +62,7 @@ typedef struct md_order {
     uint8_t side, status; /* md_side, md_order_status */
     uint8_t slot;         /* md_oslot: LIVE = working, GONE = terminal, DEL pending */
     uint8_t dirty;        /* on the account's order queue */
+    uint8_t routed;       /* cluster: its write waits in a node's queue */
     md_dec qty, price;
     int64_t ts_ns;
     int64_t written_ns; /* CLOCK_MONOTONIC of its last SETEX (LIVE) or DEL (GONE); 0 never */
@@ -76,6 +77,8 @@ typedef struct md_account {
     uint8_t queued; /* on the accounts dirty queue */
     uint8_t due;    /* MD_AC_BIT()s to write */
     uint8_t known;  /* MD_AC_BIT()s that have a value */
+    uint8_t routed; /* cluster: MD_AC_BIT()s whose write waits in a node's queue */
+    uint16_t slot1[MD_AC_COUNT]; /* cluster: 1 + slot of each class's key; 0 unknown */
     uint8_t active; /* md_active */
     uint8_t id_len;
     char id[MD_REF_MAX + 1];

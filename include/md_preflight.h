@@ -12,10 +12,12 @@
 #ifndef MD_PREFLIGHT_H
 #define MD_PREFLIGHT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "md_config.h"
 #include "md_redis.h"
+#include "md_topology.h"
 
 typedef enum md_preflight_rc {
     MD_PREFLIGHT_OK = 0,
@@ -23,7 +25,11 @@ typedef enum md_preflight_rc {
     MD_PREFLIGHT_REFUSED,     /* credentials, certificate or database refused: msg */
 } md_preflight_rc;
 
+/* Also reads INFO cluster: a Redis Cluster node sets *is_cluster, reads
+ * the slot map into topo and leaves its one-line description in msg; a
+ * cluster that [redis] cluster or the URL's database rule out, or a
+ * standalone server with cluster = yes, is REFUSED. */
 md_preflight_rc md_preflight(const md_config *cfg, const md_redis_target *t, char *msg,
-                             size_t cap);
+                             size_t cap, md_topology *topo, bool *is_cluster);
 
 #endif

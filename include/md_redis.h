@@ -32,6 +32,7 @@
 #include "md_tls.h"
 
 struct md_worker;
+struct md_cluster;
 struct md_sym;
 struct md_account;
 struct redisReader;
@@ -50,6 +51,8 @@ typedef struct md_redis_target {
     struct sockaddr_storage addr;
     socklen_t addrlen;
     char display[300]; /* host:port or path, no credentials */
+    char host[256];    /* cluster nodes: the address the map gives, to find it again */
+    uint16_t port;
     md_tls_ctx *tls;   /* rediss:// only; shared, read-only */
 } md_redis_target;
 
@@ -60,6 +63,7 @@ typedef enum md_cmd_kind {
     MD_CMD_AUTH,
     MD_CMD_SELECT,
     MD_CMD_SETNAME,
+    MD_CMD_ASKING, /* before the one command an ASK redirect sends to its target */
     MD_CMD_LATEST, /* SETEX of the price key */
     MD_CMD_GOOD,   /* SET/SETEX of the price fallback key */
     MD_CMD_PUBLISH,/* PUBLISH of a changed price (price_channel) */
@@ -103,12 +107,32 @@ typedef enum md_rerr {
     MD_RERR_BUSY,     /* keep the key, pause writes */
     MD_RERR_AUTH,     /* NOAUTH/WRONGPASS: keep the key, reconnect (re-authenticate) */
     MD_RERR_NOPERM,   /* keep the key, pause writes until the ACL allows them */
+    MD_RERR_MOVED,    /* cluster: the slot has another owner; map updated, key re-routed */
+    MD_RERR_ASK,      /* cluster: the slot is migrating; the key goes once to the target */
+    MD_RERR_CLUSTERDOWN, /* TRYAGAIN/CLUSTERDOWN: keep the key, pause this node's writes */
     MD_RERR_OTHER,    /* log; the key goes out again on its next change or refresh */
 } md_rerr;
 
 /* The class of an error reply's text ("OOM command not allowed ..."). */
 md_rerr md_redis_error_class(const char *msg);
 extern const char *const md_rerr_name[];
+
+/* The key templates every writer formats with. */
+typedef struct md_keys {
+    md_keytpl price, good, chan;
+    md_keytpl acct[MD_CMD_ORDER_LIST + 1]; /* account kinds' keys, by md_cmd_kind */
+} md_keys;
+int md_keys_init(md_keys *k, const md_config *cfg);
+
+/* Cluster mode: one key to write on one node, waiting in that node's
+ * queue. The value is formatted when the node's batch is built, so a node
+ * that is slow or down gets the latest value, once, when it can take it. */
+typedef struct md_route {
+    void *p;       /* md_sym (price kinds) or md_account */
+    int32_t order; /* MD_CMD_ORDER: the order slot (SETEX if working, DEL if ended) */
+    uint8_t kind;  /* LATEST, GOOD, POSITIONS, BALANCE, ACCOUNT, ORDER, ORDER_LIST */
+    uint8_t ask;   /* an ASK redirect's one try: ASKING goes first */
+} md_route;
 
 typedef struct md_redis {
     struct md_worker *w;
@@ -141,8 +165,14 @@ typedef struct md_redis {
     int64_t acct_hold_until_ns; /* NOPERM on an account key: no account writes before this */
     double acct_hold_s;
     uint64_t rng;
-    md_keytpl price_tpl, good_tpl, chan_tpl;
-    md_keytpl acct_tpl[MD_CMD_ORDER_LIST + 1]; /* account kinds' keys, by md_cmd_kind */
+    md_keys keys;
+    /* Cluster mode (cl != NULL): this is one primary's connection, index
+     * idx of the worker's md_cluster, fed from its own queue. */
+    struct md_cluster *cl;
+    uint32_t idx;
+    md_route *nq;         /* FIFO ring, nq_cap entries (power of two) */
+    uint32_t nq_head, nq_len, nq_cap;
+    bool wanted;          /* owns slots, or has work: (re)connect when down */
     char *abuf;           /* one account value being formatted */
     size_t acap;
 } md_redis;
@@ -150,6 +180,12 @@ typedef struct md_redis {
 int md_redis_init(md_redis *r, struct md_worker *w, const md_config *cfg,
                   const md_redis_target *target);
 void md_redis_free(md_redis *r);
+
+/* Cluster mode: the same for one primary's connection (idx in user_data). */
+int md_redis_init_node(md_redis *r, struct md_worker *w, const md_config *cfg,
+                       const md_redis_target *target, struct md_cluster *cl, uint32_t idx);
+/* Appends e to the node's queue. -1 when out of memory. */
+int md_redis_enqueue(md_redis *r, const md_route *e);
 
 /* Called by the worker every loop turn: connects when due, starts a batch
  * when the link can take one. */

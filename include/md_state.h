@@ -26,6 +26,8 @@
 
 #define MD_SEQ_SLOTS 4 /* distinct sources whose seq is tracked per symbol */
 
+enum { MD_ROUTED_LATEST = 1, MD_ROUTED_GOOD = 2 };
+
 typedef struct md_sym {
     uint64_t hash;      /* md_sym_hash(symbol), never 0 */
     char symbol[MD_SYMBOL_MAX + 1];
@@ -33,6 +35,8 @@ typedef struct md_sym {
     uint8_t dirty;          /* on the dirty queue */
     uint8_t last_good_due;  /* value changed since last_good was written */
     uint8_t has_ts;
+    uint8_t routed;         /* cluster: MD_ROUTED_* writes waiting in a node's queue */
+    uint16_t slot1[2];      /* cluster: 1 + slot of the price key, of the fallback key; 0 unknown */
     md_dec last, bid, ask;  /* absent until known */
     md_dec volume, high, low;
     int64_t ts_ns;          /* newest exchange time seen */

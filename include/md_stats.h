@@ -32,7 +32,7 @@
     X(orders_deleted) /* DEL of terminal orders acknowledged */                                   \
     X(batches)       /* batches fully acknowledged */                                             \
     X(bytes_out)     /* bytes written to Redis */                                                 \
-    X(redis_errors)  /* error replies, all types: the sum of the seven below */                   \
+    X(redis_errors)  /* error replies, all types: the sum of the seven below and cluster_* */                   \
     X(redis_oom)     /* OOM: writes paused, keys kept */                                          \
     X(redis_readonly) /* READONLY: node demoted, reconnect */                                     \
     X(redis_loading) /* LOADING: writes paused, keys kept */                                      \
@@ -40,6 +40,10 @@
     X(redis_auth)    /* NOAUTH/WRONGPASS on a write: re-authenticate */                           \
     X(redis_noperm)  /* NOPERM (ACL): writes paused, keys kept */                                 \
     X(redis_other)   /* any other error: logged, key written again on change or refresh */       \
+    X(cluster_moved) /* MOVED replies: slot map updated, key sent to the new owner */             \
+    X(cluster_ask)   /* ASK replies: key sent once to the importing node with ASKING */           \
+    X(cluster_down)  /* TRYAGAIN/CLUSTERDOWN: that node's writes paused, keys kept */             \
+    X(topology_updates) /* new slot maps taken by a worker (refreshes and MOVED) */               \
     X(redis_timeouts) /* connections dropped: a batch waited reply_timeout */                     \
     X(handshake_failures) /* connections whose TLS, AUTH or SELECT failed */                      \
     X(reconnects)    /* Redis connections (re)established after the first */                     \

@@ -61,7 +61,8 @@ typedef struct md_worker {
     md_state state;
     md_accounts accounts;
     md_sources sources;
-    md_redis redis;
+    md_redis redis;        /* one server */
+    struct md_cluster *cluster; /* Redis Cluster: a connection per primary instead */
     md_stats st;           /* owner-only counters */
     md_stats_mirror pub;   /* published copy */
     md_decode_stats dstats;
@@ -88,6 +89,7 @@ struct md_runtime {
     const md_config *cfg;
     md_listener listeners[MD_MAX_LISTEN];
     md_redis_target redis_target;
+    struct md_topo_service *topo; /* Redis Cluster mode, else NULL */
     int nworkers;
     md_worker *workers;
     md_ring *rings;        /* rings[from * n + to] */

@@ -197,7 +197,7 @@ void md_account_order_deleted(md_account *a, uint32_t order, uint32_t gen)
     o = &a->ord[order];
     /* Came back (working again), another DEL is queued, or this answers an
      * older DEL while a newer one is still unanswered. */
-    if (o->slot != MD_OSLOT_GONE || o->dirty || o->del_gen != gen)
+    if (o->slot != MD_OSLOT_GONE || o->dirty || o->routed || o->del_gen != gen)
         return;
     md_order_clear(o);
     while (a->nord && a->ord[a->nord - 1].slot == MD_OSLOT_FREE)

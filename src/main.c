@@ -22,6 +22,8 @@
 #include "md_preflight.h"
 #include "md_redis.h"
 #include "md_stats.h"
+#include "md_topo_service.h"
+#include "md_topology.h"
 #include "md_worker.h"
 
 static md_expiry expiry;
@@ -94,6 +96,51 @@ static int write_report(md_runtime *rt, const char *path, uint64_t left)
     return 0;
 }
 
+/* The start-up check (md_preflight) on each seed in turn, until one
+ * answers. A cluster node fills topo. Nonzero: exit 2, said on stderr. */
+static int start_check(const md_config *cfg, md_redis_target *seed, md_topology *topo,
+                       bool *cluster)
+{
+    const md_redis_url *u = &cfg->redis;
+    char err[1024], first[1024] = "";
+    for (int i = 0; i < (u->kind == MD_REDIS_UNIX ? 1 : u->nseeds); i++) {
+        md_redis_target t = *seed;
+        if (i > 0) {
+            md_topo_node n = {.port = u->seeds[i].port};
+            snprintf(n.host, sizeof n.host, "%s", u->seeds[i].host);
+            if (md_topo_node_target(seed, &n, &t, err, sizeof err)) {
+                md_warn("seed %s:%u: %s", n.host, n.port, err);
+                continue;
+            }
+            snprintf(t.host, sizeof t.host, "%s", n.host);
+            t.port = n.port;
+        }
+        switch (md_preflight(cfg, &t, err, sizeof err, topo, cluster)) {
+        case MD_PREFLIGHT_OK:
+            if (*cluster)
+                md_info("redis %s is a Redis Cluster node: %s", t.display, err);
+            return 0;
+        case MD_PREFLIGHT_UNREACHABLE:
+            md_warn("redis %s not reachable at start-up (%s)%s", t.display, err,
+                    i + 1 < u->nseeds ? "; trying the next seed" : "");
+            if (!first[0]) snprintf(first, sizeof first, "%s", err);
+            break;
+        case MD_PREFLIGHT_REFUSED:
+            fprintf(stderr, "mdcache: redis %s%s%s\n", t.display,
+                    strncmp(err, "TLS:", 4) == 0 ? ": " : " ", err);
+            return -1;
+        }
+    }
+    /* Nobody answered: a server that is not up yet is not an error. With
+     * several seeds, or cluster = yes, it is a cluster whose map the
+     * topology thread keeps asking for. */
+    *cluster = cfg->cluster == MD_CLUSTER_YES || u->nseeds > 1;
+    memset(topo, 0, sizeof *topo);
+    for (int s = 0; s < MD_SLOT_COUNT; s++) topo->owner[s] = MD_SLOT_NONE;
+    md_warn("starting anyway (%s), retrying in the background", first);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static md_config cfg;
@@ -129,18 +176,20 @@ int main(int argc, char **argv)
     if (tls && md_tls_ctx_insecure(tls))
         md_warn("TLS peer verification is OFF (--insecure): redis %s is not authenticated",
                 rt.redis_target.display);
-    switch (md_preflight(&cfg, &rt.redis_target, err, sizeof err)) {
-    case MD_PREFLIGHT_OK: break;
-    case MD_PREFLIGHT_UNREACHABLE:
-        md_warn("redis %s not reachable at start-up (%s); starting anyway, retrying in the "
-                "background",
-                rt.redis_target.display, err);
-        break;
-    case MD_PREFLIGHT_REFUSED:
-        fprintf(stderr, "mdcache: redis %s%s%s\n", rt.redis_target.display,
-                strncmp(err, "TLS:", 4) == 0 ? ": " : " ", err);
+    static md_topology topo;
+    bool cluster = false;
+    if (start_check(&cfg, &rt.redis_target, &topo, &cluster) != 0) {
         md_tls_ctx_free(tls);
         return 2;
+    }
+    static md_topo_service topo_svc;
+    if (cluster) {
+        rt.topo = &topo_svc;
+        if (md_topo_service_start(&topo_svc, &cfg, &rt.redis_target, &topo)) {
+            md_error("could not start the cluster topology thread");
+            md_tls_ctx_free(tls);
+            return 1;
+        }
     }
 
     /* Workers inherit this mask: signals are taken only here, with
@@ -165,7 +214,7 @@ int main(int argc, char **argv)
         return 1;
     }
     /* Its thread inherits the signal mask blocked above, like the workers. */
-    if (md_expiry_start(&expiry, &cfg, &rt.redis_target))
+    if (md_expiry_start(&expiry, &cfg, &rt.redis_target, rt.topo))
         md_warn("expiry watcher could not start: stale keys will not be counted");
     char url[1100];
     md_redis_url_redact(cfg.redis_url, url, sizeof url);
@@ -200,6 +249,7 @@ int main(int argc, char **argv)
     }
     md_expiry_stop(&expiry);
     uint64_t left = md_runtime_stop(&rt);
+    if (rt.topo) md_topo_service_stop(rt.topo);
     print_stats(&rt, "final", 1);
     print_latency(&rt);
     bool report_failed = cfg.report_file[0] && write_report(&rt, cfg.report_file, left);

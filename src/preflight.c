@@ -10,31 +10,45 @@
 
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include "md_bconn.h"
 #include "md_format.h"
 #include "md_topology.h"
 
-/* What the cluster looks like from this node, for the refusal message. */
-static void describe_cluster(md_bconn *p, const md_config *cfg, char *buf, size_t cap)
+/* A cluster node: read its map (or say why it cannot be used). */
+static md_bconn_rc cluster_node(md_bconn *p, const md_config *cfg, const md_redis_target *t,
+                                md_topology *topo)
 {
-    md_topology *t = malloc(sizeof *t);
-    char err[128];
-    if (!t) {
-        snprintf(buf, cap, "cluster_enabled:1");
-        return;
-    }
-    if (md_topology_fetch(t, p, cfg->redis.kind == MD_REDIS_TLS, cfg->redis.host, err,
-                          sizeof err) == 0)
-        md_topology_describe(t, buf, cap);
+    char err[160], desc[160];
+    if (md_topology_fetch(topo, p, cfg->redis.kind == MD_REDIS_TLS, t->host[0] ? t->host
+                                                                                : cfg->redis.host,
+                          err, sizeof err) == 0)
+        md_topology_describe(topo, desc, sizeof desc);
     else
-        snprintf(buf, cap, "cluster_enabled:1; topology unknown: %.80s", err);
-    free(t);
+        snprintf(desc, sizeof desc, "topology unknown: %.80s", err);
+    if (cfg->cluster == MD_CLUSTER_NO) {
+        /* Writing to one node would lose every key of the others' slots
+         * to MOVED. */
+        snprintf(p->msg, sizeof p->msg,
+                 "is a Redis Cluster node (%.100s), but cluster = no: set cluster = auto or yes, "
+                 "or point mdcache at a standalone server",
+                 desc);
+        return MD_BCONN_REFUSED;
+    }
+    if (cfg->redis.db != 0) {
+        snprintf(p->msg, sizeof p->msg,
+                 "is a Redis Cluster node (%.100s): Redis Cluster has only database 0, the URL "
+                 "asks for %d",
+                 desc, cfg->redis.db);
+        return MD_BCONN_REFUSED;
+    }
+    snprintf(p->msg, sizeof p->msg, "%s", desc);
+    return MD_BCONN_OK;
 }
 
-static md_bconn_rc do_commands(md_bconn *p, const md_config *cfg)
+static md_bconn_rc do_commands(md_bconn *p, const md_config *cfg, const md_redis_target *t,
+                               md_topology *topo, bool *is_cluster)
 {
     const md_redis_url *u = &cfg->redis;
     char out[2048], db[16];
@@ -54,17 +68,15 @@ static md_bconn_rc do_commands(md_bconn *p, const md_config *cfg)
     for (int i = auth ? 0 : 1; i < 4 && rc == MD_BCONN_OK; i++) {
         redisReply *rep = md_bconn_reply(p, &rc);
         if (!rep) break;
-        if (i == 3 && rep->type == REDIS_REPLY_STRING && strstr(rep->str, "cluster_enabled:1")) {
-            /* Until cluster writes exist (issue #6), a cluster node would
-             * answer MOVED for every key of another node's slots: most
-             * keys would silently never be written. */
-            char topo[160] = "";
-            describe_cluster(p, cfg, topo, sizeof topo);
-            snprintf(p->msg, sizeof p->msg,
-                     "is a Redis Cluster node (%.100s); mdcache does not write to Redis Cluster yet: "
-                     "point it at a standalone server or a proxy",
-                     topo);
-            rc = MD_BCONN_REFUSED;
+        if (i == 3 && rep->type == REDIS_REPLY_STRING) {
+            *is_cluster = strstr(rep->str, "cluster_enabled:1") != NULL;
+            if (*is_cluster) {
+                rc = cluster_node(p, cfg, t, topo);
+            } else if (cfg->cluster == MD_CLUSTER_YES) {
+                snprintf(p->msg, sizeof p->msg,
+                         "is not a Redis Cluster node (cluster_enabled:0), but cluster = yes");
+                rc = MD_BCONN_REFUSED;
+            }
         } else if (rep->type == REDIS_REPLY_ERROR) {
             const char *e = rep->str;
             if (i == 0) {
@@ -114,8 +126,9 @@ static bool plain_port(const md_config *cfg, const md_redis_target *t)
 }
 
 md_preflight_rc md_preflight(const md_config *cfg, const md_redis_target *t, char *msg,
-                             size_t cap)
+                             size_t cap, md_topology *topo, bool *is_cluster)
 {
+    *is_cluster = false;
     md_bconn p;
     md_bconn_deadline(&p, cfg->connect_timeout_s);
     md_bconn_rc rc = md_bconn_open(&p, t);
@@ -125,7 +138,7 @@ md_preflight_rc md_preflight(const md_config *cfg, const md_redis_target *t, cha
                                       "TLS port)");
         rc = MD_BCONN_REFUSED;
     }
-    if (rc == MD_BCONN_OK) rc = do_commands(&p, cfg);
+    if (rc == MD_BCONN_OK) rc = do_commands(&p, cfg, t, topo, is_cluster);
     snprintf(msg, cap, "%s", p.msg);
     md_bconn_close(&p);
     return rc == MD_BCONN_OK ? MD_PREFLIGHT_OK

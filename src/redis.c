@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "md_account.h"
+#include "md_cluster.h"
 #include "md_log.h"
 #include "md_state.h"
 #include "md_worker.h"
@@ -117,6 +118,8 @@ int md_redis_resolve(const md_redis_url *u, md_redis_target *t, char *err, size_
     memcpy(&t->addr, ai->ai_addr, ai->ai_addrlen);
     t->addrlen = ai->ai_addrlen;
     freeaddrinfo(ai);
+    snprintf(t->host, sizeof t->host, "%s", u->host);
+    t->port = u->port;
     snprintf(t->display, sizeof t->display, "%s%s%s:%u", strchr(u->host, ':') ? "[" : "", u->host,
              strchr(u->host, ':') ? "]" : "", u->port);
     return 0;
@@ -176,10 +179,16 @@ int md_redis_init(md_redis *r, struct md_worker *w, const md_config *cfg,
     r->hold_s = cfg->reconnect_min_s;
     r->acct_hold_s = cfg->reconnect_min_s;
     r->rng = 0x9e3779b97f4a7c15ull ^ ((uint64_t)w->id << 32) ^ (uint64_t)md_now_ns();
-    if (md_keytpl_init(&r->price_tpl, cfg->key_prefix, cfg->price_key)) return -1;
-    if (cfg->last_good_key[0] && md_keytpl_init(&r->good_tpl, cfg->key_prefix, cfg->last_good_key))
+    return md_keys_init(&r->keys, cfg);
+}
+
+int md_keys_init(md_keys *k, const md_config *cfg)
+{
+    memset(k, 0, sizeof *k);
+    if (md_keytpl_init(&k->price, cfg->key_prefix, cfg->price_key)) return -1;
+    if (cfg->last_good_key[0] && md_keytpl_init(&k->good, cfg->key_prefix, cfg->last_good_key))
         return -1;
-    if (cfg->price_channel[0] && md_keytpl_init(&r->chan_tpl, cfg->key_prefix, cfg->price_channel))
+    if (cfg->price_channel[0] && md_keytpl_init(&k->chan, cfg->key_prefix, cfg->price_channel))
         return -1;
     static const struct { uint8_t kind; size_t off; } acct_keys[] = {
         {MD_CMD_POSITIONS, offsetof(md_config, positions_key)},
@@ -193,10 +202,40 @@ int md_redis_init(md_redis *r, struct md_worker *w, const md_config *cfg,
         const char *tpl = (const char *)cfg + acct_keys[i].off;
         bool two = acct_keys[i].kind == MD_CMD_ORDER || acct_keys[i].kind == MD_CMD_ORDER_DEL;
         /* An empty template leaves nvars 0: that class is not written. */
-        if (tpl[0] && md_keytpl_init_vars(&r->acct_tpl[acct_keys[i].kind], cfg->key_prefix, tpl,
+        if (tpl[0] && md_keytpl_init_vars(&k->acct[acct_keys[i].kind], cfg->key_prefix, tpl,
                                           "{account}", two ? "{order_id}" : NULL))
             return -1;
     }
+    return 0;
+}
+
+int md_redis_init_node(md_redis *r, struct md_worker *w, const md_config *cfg,
+                       const md_redis_target *target, struct md_cluster *cl, uint32_t idx)
+{
+    if (md_redis_init(r, w, cfg, target)) return -1;
+    r->cl = cl;
+    r->idx = idx;
+    r->nq_cap = 1024;
+    r->nq = malloc(r->nq_cap * sizeof *r->nq);
+    return r->nq ? 0 : -1;
+}
+
+int md_redis_enqueue(md_redis *r, const md_route *e)
+{
+    if (r->nq_len == r->nq_cap) {
+        /* Doubling unrolls the ring: entries [head, cap) then [0, head). */
+        md_route *q = malloc(2 * (size_t)r->nq_cap * sizeof *q);
+        if (!q) return -1;
+        uint32_t first = r->nq_cap - r->nq_head;
+        memcpy(q, r->nq + r->nq_head, first * sizeof *q);
+        memcpy(q + first, r->nq, r->nq_head * sizeof *q);
+        free(r->nq);
+        r->nq = q;
+        r->nq_head = 0;
+        r->nq_cap *= 2;
+    }
+    r->nq[(r->nq_head + r->nq_len++) & (r->nq_cap - 1)] = *e;
+    r->wanted = true;
     return 0;
 }
 
@@ -216,13 +255,15 @@ void md_redis_free(md_redis *r)
     free(r->pbuf);
     free(r->batches);
     free(r->cmds);
+    free(r->nq);
     memset(r, 0, sizeof *r);
     r->fd = -1;
 }
 
 /* ---- error classes --------------------------------------------------- */
 
-const char *const md_rerr_name[] = {"OOM", "READONLY", "LOADING", "BUSY", "AUTH", "NOPERM", "other"};
+const char *const md_rerr_name[] = {"OOM",   "READONLY", "LOADING",     "BUSY", "AUTH",
+                                     "NOPERM", "MOVED",    "ASK",         "CLUSTERDOWN", "other"};
 
 md_rerr md_redis_error_class(const char *msg)
 {
@@ -231,7 +272,9 @@ md_rerr md_redis_error_class(const char *msg)
         {"OOM", MD_RERR_OOM},         {"READONLY", MD_RERR_READONLY},
         {"LOADING", MD_RERR_LOADING}, {"BUSY", MD_RERR_BUSY},
         {"NOAUTH", MD_RERR_AUTH},     {"WRONGPASS", MD_RERR_AUTH},
-        {"NOPERM", MD_RERR_NOPERM},
+        {"NOPERM", MD_RERR_NOPERM},   {"MOVED", MD_RERR_MOVED},
+        {"ASK", MD_RERR_ASK},         {"TRYAGAIN", MD_RERR_CLUSTERDOWN},
+        {"CLUSTERDOWN", MD_RERR_CLUSTERDOWN},
     };
     for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
         size_t n = strlen(codes[i].code);
@@ -340,6 +383,8 @@ static void fail(md_redis *r, int64_t now)
 {
     if (r->state == MD_REDIS_DOWN || r->state == MD_REDIS_CLOSING) return;
     requeue_unacked(r);
+    /* A cluster node that fails may have been replaced by its replica. */
+    if (r->cl) md_cluster_want_refresh(r->cl);
     /* A connection that worked starts the backoff over; one that fails as
      * soon as it writes (READONLY, NOAUTH) keeps doubling it. */
     if (r->state == MD_REDIS_READY && (r->clean || now - r->ready_ns >= 1000000000LL))
@@ -366,7 +411,7 @@ static void arm_recv(md_redis *r)
 {
     struct io_uring_sqe *sqe = md_worker_sqe(r->w);
     io_uring_prep_recv(sqe, r->fd, r->rbuf, r->rcap, 0);
-    io_uring_sqe_set_data64(sqe, md_ud(MD_OP_REDIS_RECV, 0, r->gen));
+    io_uring_sqe_set_data64(sqe, md_ud(MD_OP_REDIS_RECV, r->idx, r->gen));
     r->recv_busy = 1;
 }
 
@@ -374,7 +419,7 @@ static void submit_send(md_redis *r, const char *p, size_t n)
 {
     struct io_uring_sqe *sqe = md_worker_sqe(r->w);
     io_uring_prep_send(sqe, r->fd, p, n, MSG_NOSIGNAL);
-    io_uring_sqe_set_data64(sqe, md_ud(MD_OP_REDIS_SEND, 0, r->gen));
+    io_uring_sqe_set_data64(sqe, md_ud(MD_OP_REDIS_SEND, r->idx, r->gen));
     r->send_busy = 1;
 }
 
@@ -447,7 +492,7 @@ static void start_connect(md_redis *r, int64_t now)
     if (io_uring_sq_space_left(&r->w->ring) < 2) io_uring_submit(&r->w->ring);
     struct io_uring_sqe *sqe = io_uring_get_sqe(&r->w->ring);
     io_uring_prep_connect(sqe, r->fd, (struct sockaddr *)&r->target->addr, r->target->addrlen);
-    io_uring_sqe_set_data64(sqe, md_ud(MD_OP_REDIS_CONNECT, 0, r->gen));
+    io_uring_sqe_set_data64(sqe, md_ud(MD_OP_REDIS_CONNECT, r->idx, r->gen));
     sqe->flags |= IOSQE_IO_LINK;
     static __thread struct __kernel_timespec ts; /* must outlive the submit */
     double t = r->cfg->connect_timeout_s;
@@ -602,6 +647,79 @@ static void hold_writes(md_redis *r, int64_t now, const char *err, const md_cmd 
               (double)(r->hold_until_ns - now) / 1e9);
 }
 
+/* "MOVED 3999 127.0.0.1:6381" / "ASK ...": the slot and the address. */
+static bool parse_redirect(const char *err, uint16_t *slot, const char **addr)
+{
+    const char *p = strchr(err, ' ');
+    if (!p) return false;
+    char *end;
+    unsigned long v = strtoul(p + 1, &end, 10);
+    if (end == p + 1 || *end != ' ' || v >= MD_SLOT_COUNT || !end[1]) return false;
+    *slot = (uint16_t)v;
+    *addr = end + 1;
+    return true;
+}
+
+/* What a command wrote, as a node queue entry. */
+static md_route route_of(const md_cmd *c)
+{
+    return (md_route){.p = is_account_kind(c->kind) ? (void *)c->a : (void *)c->s,
+                      .order = c->order,
+                      .kind = c->kind == MD_CMD_ORDER_DEL ? MD_CMD_ORDER : c->kind};
+}
+
+/* The key of c is queued again without going through the dirty queue (an
+ * ASK's one try): restore what formatting took from it. */
+static void mark_routed(md_redis *r, const md_cmd *c)
+{
+    (void)r;
+    md_sym *s = c->s;
+    switch (c->kind) {
+    case MD_CMD_LATEST:
+        s->routed |= MD_ROUTED_LATEST;
+        s->dirty_ticks += c->ticks;
+        if (c->first_ns && (!s->first_dirty_ns || c->first_ns < s->first_dirty_ns))
+            s->first_dirty_ns = c->first_ns;
+        break;
+    case MD_CMD_GOOD:
+        s->routed |= MD_ROUTED_GOOD;
+        break;
+    case MD_CMD_ORDER:
+    case MD_CMD_ORDER_DEL:
+        if ((uint32_t)c->order < c->a->nord) c->a->ord[c->order].routed = 1;
+        break;
+    default:
+        if (is_account_kind(c->kind)) c->a->routed |= (uint8_t)MD_AC_BIT(cmd_acls(c->kind));
+        break;
+    }
+}
+
+/* MOVED: the map learns the slot's owner, and the key goes back on the
+ * dirty queue to be routed there. ASK: the key goes to the importing
+ * node once, with ASKING; the map stays (the migration is not over). */
+static void redirect(md_redis *r, md_cmd *c, md_rerr cls, const char *err)
+{
+    uint16_t slot;
+    const char *addr;
+    if (!r->cl || c->kind == MD_CMD_PUBLISH || !parse_redirect(err, &slot, &addr)) {
+        MD_LOG_RL(MD_LOG_WARN, 3, "worker %d: redis %s: %s to a %s write for '%s' (%s)",
+                  r->w->id, r->target->display, md_rerr_name[cls], cmd_class(c->kind),
+                  cmd_name(c), r->cl ? err : "not in cluster mode: set [redis] cluster");
+        return;
+    }
+    if (cls == MD_RERR_MOVED) {
+        md_cluster_moved(r->cl, slot, addr);
+        requeue(r, c);
+        return;
+    }
+    md_route e = route_of(c);
+    e.ask = 1;
+    if (md_cluster_ask(r->cl, addr, &e))
+        mark_routed(r, c);
+    else
+        requeue(r, c);
+}
+
 /* An error reply to a data command. False if the connection was dropped. */
 static bool on_data_error(md_redis *r, md_cmd *c, const char *err, int64_t now)
 {
@@ -615,8 +733,12 @@ static bool on_data_error(md_redis *r, md_cmd *c, const char *err, int64_t now)
     case MD_RERR_BUSY: st->redis_busy++; break;
     case MD_RERR_AUTH: st->redis_auth++; break;
     case MD_RERR_NOPERM: st->redis_noperm++; break;
+    case MD_RERR_MOVED: st->cluster_moved++; break;
+    case MD_RERR_ASK: st->cluster_ask++; break;
+    case MD_RERR_CLUSTERDOWN: st->cluster_down++; break;
     case MD_RERR_OTHER: st->redis_other++; break;
     }
+    if (c->kind == MD_CMD_ASKING) return true; /* the command after it answers for both */
     switch (cls) {
     case MD_RERR_READONLY:
     case MD_RERR_AUTH:
@@ -668,6 +790,18 @@ static bool on_data_error(md_redis *r, md_cmd *c, const char *err, int64_t now)
     case MD_RERR_BUSY:
         if (c->kind == MD_CMD_PUBLISH) return true; /* its SETEX got the same answer */
         requeue(r, c);
+        hold_writes(r, now, err, c);
+        return true;
+    case MD_RERR_MOVED:
+    case MD_RERR_ASK:
+        redirect(r, c, cls, err);
+        return true;
+    case MD_RERR_CLUSTERDOWN:
+        /* A slot migrating a multi-key command (TRYAGAIN) or a cluster
+         * that lost a shard: waiting is all that helps, and the new map
+         * may route the key elsewhere. */
+        requeue(r, c);
+        if (r->cl) md_cluster_want_refresh(r->cl);
         hold_writes(r, now, err, c);
         return true;
     case MD_RERR_OTHER:
@@ -830,6 +964,64 @@ static bool has_room(const md_redis *r, size_t len, size_t vlen)
     return r->wcap - len >= MD_KEY_MAX + vlen + 128;
 }
 
+/* The account class each account command kind writes, and its TTL. */
+static uint32_t acct_ttl(const md_config *cfg, uint8_t kind)
+{
+    switch (kind) {
+    case MD_CMD_POSITIONS: return cfg->positions_ttl_s;
+    case MD_CMD_BALANCE: return cfg->balances_ttl_s;
+    case MD_CMD_ACCOUNT: return cfg->accounts_ttl_s;
+    default: return cfg->orders_ttl_s;
+    }
+}
+
+/* SETEX of one of a's values (positions, balances, accounts, order list)
+ * into the batch at *len, cmds[*n]. False if the batch has no room for it
+ * (nothing written). The class's template is known to be set. */
+static bool emit_acct(md_redis *r, md_account *a, uint8_t kind, md_cmd *cmds, uint32_t *n,
+                      uint32_t max_cmds, size_t *len, int64_t now)
+{
+    char key[MD_KEY_MAX];
+    size_t vlen = kind == MD_CMD_POSITIONS ? md_format_positions(a, r->abuf, r->acap)
+                  : kind == MD_CMD_BALANCE ? md_format_balance(a, r->abuf, r->acap)
+                  : kind == MD_CMD_ACCOUNT ? md_format_accounts(a, r->abuf, r->acap)
+                                           : md_format_orders(a, r->abuf, r->acap);
+    if (*n >= max_cmds || !has_room(r, *len, vlen)) return false;
+    size_t klen = md_keytpl_format(&r->keys.acct[kind], a->name, a->name_len, key, sizeof key);
+    *len += md_resp_setex(r->wbuf + *len, r->wcap - *len, key, klen, acct_ttl(r->cfg, kind),
+                          r->abuf, vlen);
+    cmds[(*n)++] = (md_cmd){.a = a, .order = -1, .kind = kind};
+    a->written_ns[cmd_acls(kind)] = now;
+    return true;
+}
+
+/* SETEX of working order i's key, or DEL of an ended one's. False if the
+ * batch has no room (nothing written). */
+static bool emit_order(md_redis *r, md_account *a, int32_t i, md_cmd *cmds, uint32_t *n,
+                       uint32_t max_cmds, size_t *len, int64_t now)
+{
+    char key[MD_KEY_MAX];
+    md_order *o = &a->ord[i];
+    bool del = o->slot == MD_OSLOT_GONE;
+    size_t vlen = del ? 0 : md_format_order(a, o, r->abuf, r->acap);
+    if (*n >= max_cmds || !has_room(r, *len, vlen)) return false;
+    size_t klen = md_keytpl_format2(&r->keys.acct[MD_CMD_ORDER], a->name, a->name_len, o->id,
+                                    o->id_len, key, sizeof key);
+    if (del) {
+        const char *argv[2] = {"DEL", key};
+        size_t lens[2] = {3, klen};
+        *len += md_resp_cmd(r->wbuf + *len, r->wcap - *len, 2, argv, lens);
+        o->del_gen++;
+    } else {
+        *len += md_resp_setex(r->wbuf + *len, r->wcap - *len, key, klen, r->cfg->orders_ttl_s,
+                              r->abuf, vlen);
+    }
+    cmds[(*n)++] = (md_cmd){.a = a, .order = i, .del_gen = o->del_gen,
+                            .kind = del ? MD_CMD_ORDER_DEL : MD_CMD_ORDER};
+    o->written_ns = now;
+    return true;
+}
+
 /* Writes what account a has due into the batch, from wbuf[*len] and
  * cmds[*n], at most max_cmds commands. True if a has nothing left to
  * write; false if the batch ran out of room first (the rest stays due). */
@@ -841,74 +1033,84 @@ static bool add_account(md_redis *r, md_account *a, md_cmd *cmds, uint32_t *n, u
         {MD_AC_BALANCE, MD_CMD_BALANCE},
         {MD_AC_INFO, MD_CMD_ACCOUNT},
     };
-    const md_config *cfg = r->cfg;
-    const uint32_t ttl[MD_AC_COUNT] = {cfg->positions_ttl_s, cfg->orders_ttl_s,
-                                       cfg->balances_ttl_s, cfg->accounts_ttl_s};
-    char key[MD_KEY_MAX];
-    size_t klen, vlen;
-
     for (size_t i = 0; i < sizeof simple / sizeof simple[0]; i++) {
         int c = simple[i].c;
-        const md_keytpl *tpl = &r->acct_tpl[simple[i].kind];
         if (!(a->due & MD_AC_BIT(c))) continue;
-        if (tpl->nvars == 0) { /* class switched off */
-            a->due &= (uint8_t)~MD_AC_BIT(c);
-            continue;
-        }
-        vlen = c == MD_AC_POSITIONS ? md_format_positions(a, r->abuf, r->acap)
-               : c == MD_AC_BALANCE ? md_format_balance(a, r->abuf, r->acap)
-                                    : md_format_accounts(a, r->abuf, r->acap);
-        if (*n >= max_cmds || !has_room(r, *len, vlen)) return false;
-        klen = md_keytpl_format(tpl, a->name, a->name_len, key, sizeof key);
-        *len += md_resp_setex(r->wbuf + *len, r->wcap - *len, key, klen, ttl[c], r->abuf, vlen);
-        cmds[(*n)++] = (md_cmd){.a = a, .order = -1, .kind = simple[i].kind};
+        /* An empty template switched the class off. */
+        if (r->keys.acct[simple[i].kind].nvars &&
+            !emit_acct(r, a, simple[i].kind, cmds, n, max_cmds, len, now))
+            return false;
         a->due &= (uint8_t)~MD_AC_BIT(c);
-        a->written_ns[c] = now;
     }
     /* Orders before the list, so a reader who finds an id in the list
      * finds its key too. */
-    const md_keytpl *otpl = &r->acct_tpl[MD_CMD_ORDER];
     int32_t i;
     while ((i = md_account_next_order(a)) >= 0) {
         md_order *o = &a->ord[i];
-        bool del = o->slot == MD_OSLOT_GONE;
-        if (otpl->nvars == 0) { /* no order keys: nothing to delete */
-            if (del) md_account_order_deleted(a, (uint32_t)i, o->del_gen);
+        if (r->keys.acct[MD_CMD_ORDER].nvars == 0) { /* no order keys: nothing to delete */
+            if (o->slot == MD_OSLOT_GONE) md_account_order_deleted(a, (uint32_t)i, o->del_gen);
             continue;
         }
-        vlen = del ? 0 : md_format_order(a, o, r->abuf, r->acap);
-        if (*n >= max_cmds || !has_room(r, *len, vlen)) {
+        if (!emit_order(r, a, i, cmds, n, max_cmds, len, now)) {
             md_accounts_requeue(&r->w->accounts, a, MD_AC_COUNT, i);
             return false;
         }
-        klen = md_keytpl_format2(otpl, a->name, a->name_len, o->id, o->id_len, key, sizeof key);
-        if (del) {
-            const char *argv[2] = {"DEL", key};
-            size_t lens[2] = {3, klen};
-            *len += md_resp_cmd(r->wbuf + *len, r->wcap - *len, 2, argv, lens);
-        } else {
-            *len += md_resp_setex(r->wbuf + *len, r->wcap - *len, key, klen, cfg->orders_ttl_s,
-                                  r->abuf, vlen);
-        }
-        if (del) o->del_gen++;
-        cmds[(*n)++] = (md_cmd){.a = a, .order = i, .del_gen = o->del_gen,
-                                .kind = del ? MD_CMD_ORDER_DEL : MD_CMD_ORDER};
-        o->written_ns = now;
     }
     if (a->due & MD_AC_BIT(MD_AC_ORDERS)) {
-        const md_keytpl *ltpl = &r->acct_tpl[MD_CMD_ORDER_LIST];
-        if (ltpl->nvars) {
-            vlen = md_format_orders(a, r->abuf, r->acap);
-            if (*n >= max_cmds || !has_room(r, *len, vlen)) return false;
-            klen = md_keytpl_format(ltpl, a->name, a->name_len, key, sizeof key);
-            *len += md_resp_setex(r->wbuf + *len, r->wcap - *len, key, klen, cfg->orders_ttl_s,
-                                  r->abuf, vlen);
-            cmds[(*n)++] = (md_cmd){.a = a, .order = -1, .kind = MD_CMD_ORDER_LIST};
-        }
+        if (r->keys.acct[MD_CMD_ORDER_LIST].nvars &&
+            !emit_acct(r, a, MD_CMD_ORDER_LIST, cmds, n, max_cmds, len, now))
+            return false;
         a->due &= (uint8_t)~MD_AC_BIT(MD_AC_ORDERS);
         a->written_ns[MD_AC_ORDERS] = now;
     }
     return md_account_done(a);
+}
+
+/* SETEX of s's price key, from wbuf[len]; returns the new length. The
+ * value is left in val for the fallback key and the push. */
+static inline size_t emit_latest(md_redis *r, md_sym *s, md_cmd *cmds, uint32_t *n, size_t len,
+                                 char *val, size_t *vlen, int64_t now)
+{
+    char key[MD_KEY_MAX];
+    cmds[(*n)++] = (md_cmd){.s = s, .first_ns = s->first_dirty_ns, .ticks = s->dirty_ticks,
+                            .kind = MD_CMD_LATEST};
+    s->dirty_ticks = 0;
+    *vlen = md_format_price(s, val, MD_VAL_MAX);
+    size_t klen = md_keytpl_format(&r->keys.price, s->symbol, s->sym_len, key, sizeof key);
+    len += md_resp_setex(r->wbuf + len, r->wcap - len, key, klen, r->cfg->price_ttl_s, val, *vlen);
+    s->written_ns = now;
+    return len;
+}
+
+/* SET (or SETEX with last_good_ttl) of s's fallback key. */
+static inline size_t emit_good(md_redis *r, md_sym *s, md_cmd *cmds, uint32_t *n, size_t len,
+                               const char *val, size_t vlen, int64_t now)
+{
+    char key[MD_KEY_MAX];
+    size_t klen = md_keytpl_format(&r->keys.good, s->symbol, s->sym_len, key, sizeof key);
+    if (r->cfg->last_good_ttl_s)
+        len += md_resp_setex(r->wbuf + len, r->wcap - len, key, klen, r->cfg->last_good_ttl_s, val,
+                             vlen);
+    else
+        len += md_resp_set(r->wbuf + len, r->wcap - len, key, klen, val, vlen);
+    cmds[(*n)++] = (md_cmd){.s = s, .kind = MD_CMD_GOOD};
+    s->last_good_due = 0;
+    s->last_good_ns = now;
+    return len;
+}
+
+/* PUBLISH of a changed price: only when the write carries ticks, not when
+ * a live key is merely re-asserted: readers want news, not TTLs. */
+static inline size_t emit_publish(md_redis *r, md_sym *s, md_cmd *cmds, uint32_t *n, size_t len,
+                                  const char *val, size_t vlen)
+{
+    char key[MD_KEY_MAX];
+    const char *argv[3] = {"PUBLISH", key, val};
+    size_t lens[3] = {7, 0, vlen};
+    lens[1] = md_keytpl_format(&r->keys.chan, s->symbol, s->sym_len, key, sizeof key);
+    len += md_resp_cmd(r->wbuf + len, r->wcap - len, 3, argv, lens);
+    cmds[(*n)++] = (md_cmd){.s = s, .kind = MD_CMD_PUBLISH};
+    return len;
 }
 
 static void start_batch(md_redis *r, int64_t now)
@@ -918,7 +1120,7 @@ static void start_batch(md_redis *r, int64_t now)
     const int64_t good_every = (int64_t)(cfg->last_good_interval_s * 1e9);
     const bool good = cfg->last_good_key[0] != 0;
     const bool push = cfg->price_channel[0] != 0;
-    char key[MD_KEY_MAX], val[MD_VAL_MAX];
+    char val[MD_VAL_MAX];
     uint32_t nkeys = 0;
     size_t len = 0;
     uint32_t tail = (r->bhead + r->blen) % r->bcap;
@@ -938,33 +1140,88 @@ static void start_batch(md_redis *r, int64_t now)
     nkeys = ncmds;
     while (nkeys < cfg->max_batch && r->wcap - len >= MD_PER_KEY_MAX &&
            (s = md_state_pop_dirty(st))) {
+        size_t vlen;
         uint32_t first = ncmds;
-        cmds[ncmds++] = (md_cmd){.s = s, .first_ns = s->first_dirty_ns, .ticks = s->dirty_ticks,
-                                 .kind = MD_CMD_LATEST};
-        s->dirty_ticks = 0;
-        size_t vlen = md_format_price(s, val, sizeof val);
-        size_t klen = md_keytpl_format(&r->price_tpl, s->symbol, s->sym_len, key, sizeof key);
-        len += md_resp_setex(r->wbuf + len, r->wcap - len, key, klen, cfg->price_ttl_s, val, vlen);
-        s->written_ns = now;
-        if (good && s->last_good_due && (s->last_good_ns == 0 || now - s->last_good_ns >= good_every)) {
-            klen = md_keytpl_format(&r->good_tpl, s->symbol, s->sym_len, key, sizeof key);
-            if (cfg->last_good_ttl_s)
-                len += md_resp_setex(r->wbuf + len, r->wcap - len, key, klen, cfg->last_good_ttl_s,
-                                     val, vlen);
-            else
-                len += md_resp_set(r->wbuf + len, r->wcap - len, key, klen, val, vlen);
-            cmds[ncmds++] = (md_cmd){.s = s, .kind = MD_CMD_GOOD};
-            s->last_good_due = 0;
-            s->last_good_ns = now;
+        len = emit_latest(r, s, cmds, &ncmds, len, val, &vlen, now);
+        if (good && s->last_good_due && (s->last_good_ns == 0 || now - s->last_good_ns >= good_every))
+            len = emit_good(r, s, cmds, &ncmds, len, val, vlen, now);
+        if (push && cmds[first].ticks) len = emit_publish(r, s, cmds, &ncmds, len, val, vlen);
+        nkeys++;
+    }
+    if (!ncmds) return;
+    *b = (md_batch){.ncmds = ncmds, .keys = nkeys, .sent_ns = now, .cmds = cmds};
+    r->blen++;
+    if (queue_commands(r, len)) {
+        MD_LOG_RL(MD_LOG_WARN, 1, "worker %d: redis %s: TLS: %s", r->w->id, r->target->display,
+                  md_tls_error(r->tls));
+        fail(r, now);
+    }
+}
+
+/* Cluster mode: a batch from this node's queue, in queue order. */
+static void start_node_batch(md_redis *r, int64_t now)
+{
+    const md_config *cfg = r->cfg;
+    const bool push = cfg->price_channel[0] != 0;
+    const uint32_t max_cmds = MD_CMDS_PER_KEY * cfg->max_batch;
+    char val[MD_VAL_MAX];
+    md_batch *b = &r->batches[(r->bhead + r->blen) % r->bcap];
+    md_cmd *cmds = b->cmds;
+    uint32_t ncmds = 0, nkeys = 0, held = 0;
+    size_t len = 0, vlen;
+    while (r->nq_len > held && nkeys < cfg->max_batch && r->wcap - len >= MD_PER_KEY_MAX &&
+           ncmds + MD_CMDS_PER_KEY + 1 <= max_cmds) {
+        md_route e = r->nq[r->nq_head];
+        r->nq_head = (r->nq_head + 1) & (r->nq_cap - 1);
+        r->nq_len--;
+        if (is_account_kind(e.kind) && now < r->acct_hold_until_ns) {
+            /* NOPERM on account keys holds them alone; prices go on. */
+            md_redis_enqueue(r, &e);
+            held++;
+            continue;
         }
-        /* Pushed only when the value changed (ticks arrived), not when a
-         * live key is merely re-asserted: readers want news, not TTLs. */
-        if (push && cmds[first].ticks) {
-            const char *argv[3] = {"PUBLISH", key, val};
-            size_t lens[3] = {7, 0, vlen};
-            lens[1] = md_keytpl_format(&r->chan_tpl, s->symbol, s->sym_len, key, sizeof key);
-            len += md_resp_cmd(r->wbuf + len, r->wcap - len, 3, argv, lens);
-            cmds[ncmds++] = (md_cmd){.s = s, .kind = MD_CMD_PUBLISH};
+        size_t at = len;
+        uint32_t n0 = ncmds;
+        bool ok = true;
+        if (e.ask) {
+            const char *argv[1] = {"ASKING"};
+            len += md_resp_cmd(r->wbuf + len, r->wcap - len, 1, argv, NULL);
+            cmds[ncmds++] = (md_cmd){.kind = MD_CMD_ASKING};
+        }
+        md_sym *s = e.p;
+        md_account *a = e.p;
+        switch (e.kind) {
+        case MD_CMD_LATEST: {
+            s->routed &= (uint8_t)~MD_ROUTED_LATEST;
+            uint32_t first = ncmds;
+            len = emit_latest(r, s, cmds, &ncmds, len, val, &vlen, now);
+            if (push && cmds[first].ticks) len = emit_publish(r, s, cmds, &ncmds, len, val, vlen);
+            break;
+        }
+        case MD_CMD_GOOD:
+            s->routed &= (uint8_t)~MD_ROUTED_GOOD;
+            vlen = md_format_price(s, val, sizeof val);
+            len = emit_good(r, s, cmds, &ncmds, len, val, vlen, now);
+            break;
+        case MD_CMD_ORDER:
+            if ((uint32_t)e.order >= a->nord) break;
+            if (a->ord[e.order].slot != MD_OSLOT_FREE)
+                ok = emit_order(r, a, e.order, cmds, &ncmds, max_cmds, &len, now);
+            if (ok) a->ord[e.order].routed = 0;
+            break;
+        default:
+            ok = emit_acct(r, a, e.kind, cmds, &ncmds, max_cmds, &len, now);
+            if (ok) a->routed &= (uint8_t)~MD_AC_BIT(cmd_acls(e.kind));
+            break;
+        }
+        if (!ok) {
+            /* No room left for this value: it heads the next batch. */
+            len = at;
+            ncmds = n0;
+            r->nq_head = (r->nq_head - 1) & (r->nq_cap - 1);
+            r->nq[r->nq_head] = e;
+            r->nq_len++;
+            break;
         }
         nkeys++;
     }
@@ -978,11 +1235,19 @@ static void start_batch(md_redis *r, int64_t now)
     }
 }
 
+static bool has_work(const md_redis *r, int64_t now)
+{
+    if (r->cl) return r->nq_len > 0;
+    return r->w->state.dq_len > 0 || (r->w->accounts.dq_len > 0 && now >= r->acct_hold_until_ns);
+}
+
 void md_redis_poll(md_redis *r, int64_t now)
 {
     switch (r->state) {
     case MD_REDIS_DOWN:
-        if (now >= r->retry_at_ns) start_connect(r, now);
+        /* A cluster node that owns no slot any more (failed over, slots
+         * moved away) is not called again until it has work. */
+        if (now >= r->retry_at_ns && (!r->cl || r->wanted)) start_connect(r, now);
         break;
     case MD_REDIS_TLS_HELLO:
     case MD_REDIS_HANDSHAKE:
@@ -1003,11 +1268,13 @@ void md_redis_poll(md_redis *r, int64_t now)
             fail(r, now);
             break;
         }
-        if (!out_busy(r) && r->blen < r->cfg->max_inflight &&
-            (r->w->state.dq_len > 0 ||
-             (r->w->accounts.dq_len > 0 && now >= r->acct_hold_until_ns)) &&
-            now >= r->hold_until_ns)
-            start_batch(r, now);
+        if (!out_busy(r) && r->blen < r->cfg->max_inflight && has_work(r, now) &&
+            now >= r->hold_until_ns) {
+            if (r->cl)
+                start_node_batch(r, now);
+            else
+                start_batch(r, now);
+        }
         break;
     case MD_REDIS_CLOSING:
         absorb_if_closing(r, now);
@@ -1018,5 +1285,6 @@ void md_redis_poll(md_redis *r, int64_t now)
 
 bool md_redis_idle(const md_redis *r)
 {
+    if (r->cl) return r->nq_len == 0 && r->blen == 0;
     return r->w->state.dq_len == 0 && r->w->accounts.dq_len == 0 && r->blen == 0;
 }

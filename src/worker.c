@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "md_decode.h"
+#include "md_cluster.h"
 #include "md_log.h"
 
 #define MD_SQ_ENTRIES 1024
@@ -617,6 +618,10 @@ static int worker_setup(md_worker *w)
             break;
         }
     }
+    if (rt->topo) {
+        w->cluster = md_cluster_new(w, cfg, rt->topo, &rt->redis_target);
+        return w->cluster ? 0 : -1;
+    }
     if (md_redis_init(&w->redis, w, cfg, &rt->redis_target)) return -1;
     return 0;
 }
@@ -630,6 +635,8 @@ static void worker_teardown(md_worker *w)
         free(s->rdbuf);
     }
     md_redis_free(&w->redis);
+    md_cluster_free(w->cluster);
+    w->cluster = NULL;
     io_uring_queue_exit(&w->ring);
     free(w->streams);
     for (int i = 0; i < w->nudp; i++) free(w->udp[i].bufs);
@@ -652,10 +659,25 @@ static void dispatch(md_worker *w, struct io_uring_cqe *cqe)
     case MD_OP_ACCEPT: on_accept(w, cqe); break;
     case MD_OP_STREAM: on_stream(w, cqe); break;
     case MD_OP_FILE: on_file(w, cqe); break;
-    case MD_OP_REDIS_CONNECT: md_redis_on_connect(&w->redis, md_ud_gen(ud), cqe->res, w->now); break;
-    case MD_OP_REDIS_SEND: md_redis_on_send(&w->redis, md_ud_gen(ud), cqe->res, w->now); break;
-    case MD_OP_REDIS_RECV: md_redis_on_recv(&w->redis, md_ud_gen(ud), cqe->res, w->now); break;
+    case MD_OP_REDIS_CONNECT:
+    case MD_OP_REDIS_SEND:
+    case MD_OP_REDIS_RECV: {
+        md_redis *r = w->cluster ? md_cluster_conn(w->cluster, md_ud_idx(ud)) : &w->redis;
+        if (!r) break;
+        if (md_ud_op(ud) == MD_OP_REDIS_CONNECT)
+            md_redis_on_connect(r, md_ud_gen(ud), cqe->res, w->now);
+        else if (md_ud_op(ud) == MD_OP_REDIS_SEND)
+            md_redis_on_send(r, md_ud_gen(ud), cqe->res, w->now);
+        else
+            md_redis_on_recv(r, md_ud_gen(ud), cqe->res, w->now);
+        break;
     }
+    }
+}
+
+static bool writer_idle(const md_worker *w)
+{
+    return w->cluster ? md_cluster_idle(w->cluster) : md_redis_idle(&w->redis);
 }
 
 static void send_wakes(md_worker *w)
@@ -698,7 +720,7 @@ static void publish(md_worker *w)
     w->st.skipped = w->dstats.skipped;
     w->st.keys = w->state.count;
     w->st.dirty = w->state.dq_len;
-    w->st.inflight = w->redis.blen;
+    w->st.inflight = w->cluster ? md_cluster_inflight(w->cluster) : w->redis.blen;
     w->st.refreshes = w->state.stats.refreshes + w->accounts.stats.refreshes;
     w->st.accounts = w->accounts.count;
     w->st.dirty_accounts = w->accounts.dq_len;
@@ -829,13 +851,16 @@ static void *worker_main(void *arg)
                               src_timeout);
             next_sweep = w->now + MD_SWEEP_EVERY_NS;
         }
-        md_redis_poll(&w->redis, w->now);
+        if (w->cluster)
+            md_cluster_poll(w->cluster, w->now);
+        else
+            md_redis_poll(&w->redis, w->now);
         send_wakes(w);
         if (w->now >= next_publish) {
             publish(w);
             next_publish = w->now + MD_PUBLISH_EVERY_NS;
         }
-        if (final_drained && (md_redis_idle(&w->redis) || w->now >= deadline)) break;
+        if (final_drained && (writer_idle(w) || w->now >= deadline)) break;
 
         int64_t wait = MD_MAX_WAIT_NS;
         if (next_sweep - w->now < wait) wait = next_sweep - w->now;
@@ -864,8 +889,9 @@ static void *worker_main(void *arg)
     }
     /* Sent but unacknowledged counts as not written: Redis may never have
      * applied it. */
-    w->unflushed = w->state.dq_len + md_accounts_pending(&w->accounts) + md_redis_unacked(&w->redis);
-    w->flushed = w->unflushed == 0 && md_redis_idle(&w->redis);
+    w->unflushed = w->state.dq_len + md_accounts_pending(&w->accounts) +
+                   (w->cluster ? md_cluster_unacked(w->cluster) : md_redis_unacked(&w->redis));
+    w->flushed = w->unflushed == 0 && writer_idle(w);
     publish(w);
     worker_teardown(w);
     return NULL;

@@ -44,6 +44,12 @@ static void test_real_messages(void **state)
         {"NOPERM this user has no permissions to run the 'setex' command", MD_RERR_NOPERM},
         {"NOPERM this user has no permissions to access one of the keys used as arguments",
          MD_RERR_NOPERM},
+        /* Redis Cluster (cluster.c, getNodeByQuery's replies) */
+        {"MOVED 3999 127.0.0.1:6381", MD_RERR_MOVED},
+        {"ASK 3999 127.0.0.1:6381", MD_RERR_ASK},
+        {"TRYAGAIN Multiple keys request during rehashing of slot", MD_RERR_CLUSTERDOWN},
+        {"CLUSTERDOWN The cluster is down", MD_RERR_CLUSTERDOWN},
+        {"CLUSTERDOWN Hash slot not served", MD_RERR_CLUSTERDOWN},
     };
     check(c, sizeof c / sizeof c[0]);
 }
@@ -74,7 +80,9 @@ static void test_near_misses(void **state)
         {"ERR invalid expire time in 'setex' command", MD_RERR_OTHER},
         {"WRONGTYPE Operation against a key holding the wrong kind of value", MD_RERR_OTHER},
         {"NOREPLICAS Not enough good replicas to write.", MD_RERR_OTHER},
-        {"MOVED 3999 127.0.0.1:6381", MD_RERR_OTHER},
+        {"MOVEDX 3999 127.0.0.1:6381", MD_RERR_OTHER},
+        {"ASKING", MD_RERR_OTHER},
+        {"CLUSTERDOWNX", MD_RERR_OTHER},
         {"", MD_RERR_OTHER},
         {" OOM leading space", MD_RERR_OTHER},
         {"oom lowercase", MD_RERR_OTHER},
@@ -93,6 +101,9 @@ static void test_class_names(void **state)
     assert_string_equal(md_rerr_name[MD_RERR_BUSY], "BUSY");
     assert_string_equal(md_rerr_name[MD_RERR_AUTH], "AUTH");
     assert_string_equal(md_rerr_name[MD_RERR_NOPERM], "NOPERM");
+    assert_string_equal(md_rerr_name[MD_RERR_MOVED], "MOVED");
+    assert_string_equal(md_rerr_name[MD_RERR_ASK], "ASK");
+    assert_string_equal(md_rerr_name[MD_RERR_CLUSTERDOWN], "CLUSTERDOWN");
     assert_string_equal(md_rerr_name[MD_RERR_OTHER], "other");
 }
 
