@@ -8,7 +8,8 @@
  * `--listen` on the command line replaces the file's whole listen list.
  * Redis URL: --redis, [redis] url, REDIS_URL, CELERY_BROKER_URL,
  * redis://localhost:6379/0. REDIS_PASSWORD supplies the password when the
- * URL has none.
+ * URL has none. A redis:// or rediss:// URL may name several seed nodes of a
+ * Redis Cluster: redis://[user:pass@]h1:7000,h2:7001,[::1]:7002[/0].
  */
 #ifndef MD_CONFIG_H
 #define MD_CONFIG_H
@@ -19,6 +20,9 @@
 
 #define MD_MAX_WORKERS 64
 #define MD_MAX_LISTEN 32
+/* Seeds are only where the slot map is read from (the first that answers;
+ * the rest are fallbacks), and the map names every node: a few are plenty. */
+#define MD_MAX_SEEDS 16
 
 typedef enum md_listen_kind { MD_LISTEN_UDP, MD_LISTEN_TCP, MD_LISTEN_UNIX, MD_LISTEN_FILE } md_listen_kind;
 typedef enum md_feed_format { MD_FMT_BIN1, MD_FMT_JSONL, MD_FMT_BINANCE } md_feed_format;
@@ -36,17 +40,26 @@ typedef enum md_redis_kind { MD_REDIS_TCP, MD_REDIS_TLS, MD_REDIS_UNIX } md_redi
 
 typedef struct md_redis_url {
     md_redis_kind kind;
-    char host[256];
-    uint16_t port;    /* default 6379 */
+    char host[256];   /* the first seed node: == seeds[0].host */
+    uint16_t port;    /* default 6379; == seeds[0].port */
     char path[256];   /* unix socket */
-    char user[128];   /* ACL user, "" = default */
-    char pass[256];   /* "" = none; percent-decoded */
+    char user[128];   /* ACL user, "" = default; shared by every seed */
+    char pass[256];   /* "" = none; percent-decoded; shared by every seed */
     int db;           /* /N path or ?db=N for unix; default 0 */
+    uint8_t nseeds;   /* 1..MD_MAX_SEEDS for TCP/TLS, in URL order; 1 for unix */
+    struct {
+        char host[256]; /* "[::1]" stored as "::1"; "" for unix */
+        uint16_t port;  /* default 6379 per seed */
+    } seeds[MD_MAX_SEEDS];
 } md_redis_url;
 
 typedef enum md_log_level { MD_LOG_ERROR = 0, MD_LOG_WARN, MD_LOG_INFO, MD_LOG_DEBUG } md_log_level;
 
 enum { MD_IDLE_WAIT = 0, MD_IDLE_SPIN = 1 };
+
+/* [redis] cluster. AUTO decides at start-up from the server (INFO
+ * cluster_enabled); several seed nodes in the URL already mean a cluster. */
+typedef enum md_cluster_mode { MD_CLUSTER_AUTO = 0, MD_CLUSTER_YES, MD_CLUSTER_NO } md_cluster_mode;
 
 typedef struct md_config {
     char config_path[256];     /* "" when none */
@@ -72,6 +85,7 @@ typedef struct md_config {
     char redis_url[1024];      /* as resolved (may contain the password: never log it) */
     const char *redis_url_from;/* "command line", "config file", "REDIS_URL", ... */
     md_redis_url redis;
+    md_cluster_mode cluster;   /* cluster = auto|yes|no (auto) */
     uint32_t max_batch;        /* max_batch = 2048 keys per batch */
     uint32_t max_inflight;     /* max_inflight = 4 unacknowledged batches */
     double connect_timeout_s;  /* connect_timeout = 2 */

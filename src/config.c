@@ -45,6 +45,10 @@ static const char FROM_DEFAULT[] = "default";
 static const char *const log_level_names[] = {"error", "warn", "info", "debug"};
 static const char *const idle_names[] = {"wait", "spin", NULL};
 static const char *const bool_names[] = {"no", "yes", NULL};
+/* Indexed by md_cluster_mode. */
+static const char *const cluster_names[] = {"auto", "yes", "no", NULL};
+/* K_ENUM stores through an int *. */
+_Static_assert(sizeof(md_cluster_mode) == sizeof(int), "md_cluster_mode must be int-sized");
 
 typedef enum key_kind {
     K_U32,      /* uint32_t in [min, max] */
@@ -97,6 +101,7 @@ enum key_id {
     KEY_RING_SIZE,
     KEY_URL,
     KEY_PASSWORD,
+    KEY_CLUSTER,
     KEY_MAX_BATCH,
     KEY_MAX_INFLIGHT,
     KEY_CONNECT_TIMEOUT,
@@ -144,7 +149,7 @@ enum key_id {
 static const char *const *const enum_names[NKEYS] = {
     [KEY_IDLE] = idle_names,           [KEY_INSECURE] = bool_names,
     [KEY_WATCH_EXPIRED] = bool_names,  [KEY_SET_NOTIFY_EVENTS] = bool_names,
-    [KEY_PUBLISH_EVENTS] = bool_names,
+    [KEY_PUBLISH_EVENTS] = bool_names, [KEY_CLUSTER] = cluster_names,
 };
 
 /* Grouped by section, in the order md_config_print writes them. */
@@ -182,6 +187,8 @@ static const key_def keys[NKEYS] = {
                  "Redis server (see Redis URL)"},
     [KEY_PASSWORD] = {"redis", "password", K_PASSWORD, 0, 0, 0, 0, 0, NULL,
                       "used when the URL carries none"},
+    [KEY_CLUSTER] = {"redis", "cluster", K_ENUM, OFF(cluster), 0, 0, 0, 0, "cluster",
+                     "Redis Cluster: auto (ask the server), yes or no"},
     [KEY_MAX_BATCH] = {"redis", "max_batch", K_U32, OFF(max_batch), 0, 1, 100000, 0, NULL,
                        "most keys in one pipelined batch"},
     [KEY_MAX_INFLIGHT] = {"redis", "max_inflight", K_U32, OFF(max_inflight), 0, 1, 64, 0, NULL,
@@ -451,7 +458,8 @@ static int set_key(md_config *cfg, const key_def *k, const char *v, char *why, s
                 *(int *)((char *)cfg + k->off) = i;
                 return 0;
             }
-            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s", i ? " or " : "", names[i]);
+            o += (size_t)snprintf(list + o, sizeof list - o, "%s%s",
+                                  !i ? "" : names[i + 1] ? ", " : " or ", names[i]);
         }
         return md_config_errf(why, whylen, "expected %s, got '%.64s'", list, v);
     }
@@ -945,6 +953,48 @@ static int validate(const md_config *cfg, const char *cpus_where, char *err, siz
     return 0;
 }
 
+/* [redis] cluster against the URL. Checked with the configuration rather
+ * than left to the first connection, so that the mistake is reported once,
+ * naming where each setting came from, instead of surfacing as a refused
+ * SELECT or a MOVED that cannot be followed. `cluster_where` names where the
+ * mode came from, with its value; `url_src` names the URL's source briefly,
+ * `url_where` as URL errors do. */
+static int validate_cluster(const md_config *cfg, const char *cluster_where, const char *url_src,
+                            const char *url_where, char *err, size_t errlen)
+{
+    const md_redis_url *u = &cfg->redis;
+    switch (cfg->cluster) {
+    case MD_CLUSTER_YES:
+        if (u->kind == MD_REDIS_UNIX)
+            return md_config_errf(err, errlen,
+                                  "%s: a unix socket cannot reach a Redis Cluster (its nodes are "
+                                  "addressed by host:port); the Redis URL (%s) needs redis:// or "
+                                  "rediss:// seed nodes",
+                                  cluster_where, url_src);
+        if (u->db != 0)
+            return md_config_errf(err, errlen,
+                                  "%s: Redis Cluster has only database 0, but the Redis URL (%s) "
+                                  "selects database %d",
+                                  cluster_where, url_src, u->db);
+        return 0;
+    case MD_CLUSTER_NO:
+        if (u->nseeds > 1)
+            return md_config_errf(err, errlen,
+                                  "%s: the Redis URL (%s) names %u seed nodes; several seed nodes "
+                                  "need cluster = yes or auto",
+                                  cluster_where, url_src, (unsigned)u->nseeds);
+        return 0;
+    default:
+        /* Several seeds mean a cluster whatever the server says later. */
+        if (u->nseeds > 1 && u->db != 0)
+            return md_config_errf(err, errlen,
+                                  "%s: several seed nodes mean a Redis Cluster, and Redis Cluster "
+                                  "has only database 0 (this URL selects database %d)",
+                                  url_where, u->db);
+        return 0;
+    }
+}
+
 /* name = value, quoted when inih would otherwise lose blanks at either end,
  * take a leading ';' for a comment, or strip a pair of quotes that belong
  * to the value. (Blank + ';' inside a value cannot be written at all.) */
@@ -1014,6 +1064,7 @@ static const struct option long_opts[] = {
     {"idle", required_argument, NULL, OPT_KEY + KEY_IDLE},
     {"shutdown-timeout", required_argument, NULL, OPT_KEY + KEY_SHUTDOWN_TIMEOUT},
     {"reply-timeout", required_argument, NULL, OPT_KEY + KEY_REPLY_TIMEOUT},
+    {"cluster", required_argument, NULL, OPT_KEY + KEY_CLUSTER},
     {"cacert", required_argument, NULL, OPT_KEY + KEY_CACERT},
     {"cacertdir", required_argument, NULL, OPT_KEY + KEY_CACERTDIR},
     {"cert", required_argument, NULL, OPT_KEY + KEY_CERT},
@@ -1048,6 +1099,7 @@ static void usage(FILE *f)
             "      --idle wait|spin       idle workers sleep (default) or poll (isolated cores)\n"
             "      --shutdown-timeout SECS  on SIGTERM, how long to try to flush\n"
             "      --reply-timeout SECS   reconnect when Redis leaves a batch unanswered\n"
+            "      --cluster auto|yes|no  Redis Cluster: auto asks the server at start-up\n"
             "TLS (rediss:// URLs; same names as redis-cli, and as [redis] keys):\n"
             "      --cacert FILE          CA certificates to verify the server with\n"
             "      --cacertdir DIR        CA directory (default for both: the system store)\n"
@@ -1063,6 +1115,7 @@ static void usage(FILE *f)
             "%s. When the URL has no password, [redis] password or\n"
             "$REDIS_PASSWORD supplies it. Forms:\n"
             "  redis://[user[:pass]@]host[:port][/db]   (%%-escapes in user and pass)\n"
+            "  redis://h1[:port],h2[:port],...[/0]      Redis Cluster seed nodes (max %d)\n"
             "  rediss://...                              TLS (see the TLS options)\n"
             "  unix:///path/to.sock[?db=N]\n"
             "\n"
@@ -1071,7 +1124,7 @@ static void usage(FILE *f)
             "  unix:///PATH (jsonl)             file://PATH (jsonl, replay)\n"
             "\n"
             "Config file keys, with their defaults:\n",
-            MD_DEFAULT_REDIS_URL);
+            MD_DEFAULT_REDIS_URL, MD_MAX_SEEDS);
     for (int id = 0; id < NKEYS; id++) {
         const key_def *k = &keys[id];
         if (!sec || strcmp(sec, k->section) != 0) {
@@ -1196,27 +1249,32 @@ int md_config_load(md_config *cfg, int argc, char **argv, char *err, size_t errl
     }
 
     /* The Redis URL: first of command line, file, environment, default. */
-    const char *url, *from, *env;
+    const char *url, *from, *env, *url_src;
     char where[400];
     if (cli_redis) {
         url = cli_redis;
         from = FROM_CLI;
+        url_src = "--redis";
         snprintf(where, sizeof where, "--redis");
     } else if (fc.seen[KEY_URL]) {
         url = fc.url;
         from = FROM_FILE;
+        url_src = "[redis] url";
         snprintf(where, sizeof where, "%s:%d: [redis] url", config, fc.seen[KEY_URL]);
     } else if ((env = getenv("REDIS_URL")) && *env) {
         url = env;
         from = FROM_REDIS_URL;
+        url_src = FROM_REDIS_URL;
         snprintf(where, sizeof where, "REDIS_URL");
     } else if ((env = getenv("CELERY_BROKER_URL")) && *env) {
         url = env;
         from = FROM_CELERY;
+        url_src = FROM_CELERY;
         snprintf(where, sizeof where, "CELERY_BROKER_URL");
     } else {
         url = MD_DEFAULT_REDIS_URL;
         from = FROM_DEFAULT;
+        url_src = "the default";
         snprintf(where, sizeof where, "default Redis URL");
     }
     if (strlen(url) >= sizeof cfg->redis_url)
@@ -1236,6 +1294,17 @@ int md_config_load(md_config *cfg, int argc, char **argv, char *err, size_t errl
             strcpy(cfg->redis.pass, env);
         }
     }
+
+    char cluster_where[400];
+    const char *mode = (unsigned)cfg->cluster < 3 ? cluster_names[cfg->cluster] : "?";
+    if (cli[KEY_CLUSTER])
+        snprintf(cluster_where, sizeof cluster_where, "--cluster %s", mode);
+    else if (fc.seen[KEY_CLUSTER])
+        snprintf(cluster_where, sizeof cluster_where, "%s:%d: [redis] cluster = %s", config,
+                 fc.seen[KEY_CLUSTER], mode);
+    else
+        snprintf(cluster_where, sizeof cluster_where, "[redis] cluster = %s", mode);
+    if (validate_cluster(cfg, cluster_where, url_src, where, err, errlen) < 0) return -1;
 
     const char *cpus_where = "[mdcache] cpus";
     if (cli[KEY_CPUS]) cpus_where = "--cpus";

@@ -186,6 +186,43 @@ static int parse_userinfo(const char *s, size_t len, md_redis_url *u, char *err,
     return 0;
 }
 
+/* The authority's host[:port],host[:port],... into u->seeds; the first
+ * seed is also u->host/u->port, which is all a non-cluster client reads. */
+static int parse_seeds(const char *s, size_t len, md_redis_url *u, char *err, size_t errlen)
+{
+    char why[200];
+    bool list = memchr(s, ',', len) != NULL;
+    u->nseeds = 0;
+    for (;;) {
+        const char *comma = memchr(s, ',', len);
+        size_t slen = comma ? (size_t)(comma - s) : len;
+        unsigned n = u->nseeds + 1u;
+        bool has_port;
+        if (slen == 0)
+            return md_config_errf(err, errlen, "empty seed node %u in the seed list "
+                                               "(host[:port],host[:port],...)", n);
+        if (u->nseeds >= MD_MAX_SEEDS)
+            return md_config_errf(err, errlen, "too many seed nodes (max %d)", MD_MAX_SEEDS);
+        u->seeds[u->nseeds].port = 6379;
+        if (parse_hostport(s, slen, u->seeds[u->nseeds].host, sizeof u->seeds[0].host,
+                           &u->seeds[u->nseeds].port, &has_port, why, sizeof why) < 0) {
+            /* A single host keeps the messages it always had. */
+            if (!list) return md_config_errf(err, errlen, "%s", why);
+            return md_config_errf(err, errlen, "seed node %u: %s", n, why);
+        }
+        u->nseeds++;
+        if (!comma) break;
+        len -= slen + 1;
+        s = comma + 1;
+        if (len == 0)
+            return md_config_errf(err, errlen, "empty seed node %u in the seed list "
+                                               "(host[:port],host[:port],...)", n + 1);
+    }
+    memcpy(u->host, u->seeds[0].host, sizeof u->host);
+    u->port = u->seeds[0].port;
+    return 0;
+}
+
 int md_redis_url_parse(const char *url, md_redis_url *out, char *err, size_t errlen)
 {
     md_redis_url u;
@@ -242,10 +279,20 @@ int md_redis_url_parse(const char *url, md_redis_url *out, char *err, size_t err
             return md_config_errf(err, errlen, "unix socket URL needs an absolute path: unix:///path.sock");
         if (plen > MD_SUN_PATH_MAX)
             return md_config_errf(err, errlen, "unix socket path too long (max %d bytes)", MD_SUN_PATH_MAX);
+        /* A cluster hands out host:port addresses, so a socket cannot be
+         * one of its seeds; a ',' here is almost surely an attempted seed
+         * list, and saying so beats failing later on a path that does not
+         * exist. */
+        if (memchr(rest, ',', plen))
+            return md_config_errf(err, errlen,
+                                  "a unix socket URL names one socket, not a seed list (seed "
+                                  "nodes need redis:// or rediss://)");
         memcpy(u.path, rest, plen);
         u.path[plen] = '\0';
         if (q && parse_redis_query(q + 1, len - plen - 1, &u.db, &has_db, err, errlen) < 0)
             return -1;
+        u.nseeds = 1;
+        u.seeds[0].port = u.port;
         *out = u;
         return 0;
     }
@@ -258,11 +305,17 @@ int md_redis_url_parse(const char *url, md_redis_url *out, char *err, size_t err
         rest = at + 1;
         len = strlen(rest);
     }
+    /* Seed lists tempt people to write redis://h1:1,redis://h2:2 or to
+     * mix in unix:///x.sock; the second scheme would otherwise surface as
+     * a puzzling port or database error. */
+    size_t qpos = strcspn(rest, "?");
+    if (memmem(rest, qpos, "://", 3))
+        return md_config_errf(err, errlen,
+                              "one scheme per URL: seed nodes are host[:port], e.g. "
+                              "redis://h1:7000,h2:7001 (a unix socket cannot be a seed)");
     size_t hlen = strcspn(rest, "/?");
-    bool has_port;
     if (hlen == 0) return md_config_errf(err, errlen, "missing host");
-    if (parse_hostport(rest, hlen, u.host, sizeof u.host, &u.port, &has_port, err, errlen) < 0)
-        return -1;
+    if (parse_seeds(rest, hlen, &u, err, errlen) < 0) return -1;
     const char *p = rest + hlen;
     if (*p == '/') {
         p++;

@@ -90,6 +90,10 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.redis.port, 6379);
     assert_int_equal(cfg.redis.db, 0);
     assert_string_equal(cfg.redis.pass, "");
+    assert_int_equal(cfg.redis.nseeds, 1);
+    assert_string_equal(cfg.redis.seeds[0].host, "localhost");
+    assert_int_equal(cfg.redis.seeds[0].port, 6379);
+    assert_int_equal(cfg.cluster, MD_CLUSTER_AUTO);
     assert_int_equal(cfg.max_batch, 256);
     assert_int_equal(cfg.max_inflight, 8);
     assert_true(cfg.connect_timeout_s == 2.0);
@@ -144,6 +148,7 @@ static const char every_key[] = "; every key, none at its default\n"
                                 "[redis]\n"
                                 "url = rediss://app@redis.internal:6390/3\n"
                                 "password = fromfile\n"
+                                "cluster = no\n"
                                 "max_batch = 100\n"
                                 "max_inflight = 12\n"
                                 "connect_timeout = 0.25\n"
@@ -196,6 +201,7 @@ static void check_every_key(const md_config *c)
     assert_int_equal(c->redis.db, 3);
     assert_string_equal(c->redis.user, "app");
     assert_string_equal(c->redis.pass, "fromfile");
+    assert_int_equal(c->cluster, MD_CLUSTER_NO);
     assert_int_equal(c->max_batch, 100);
     assert_int_equal(c->max_inflight, 12);
     assert_true(c->connect_timeout_s == 0.25);
@@ -341,6 +347,15 @@ static void test_value_errors(void **state)
                  "t.ini:2: [mdcache] log_level: expected error, warn, info or debug, got 'loud'");
     load_bad_str("[mdcache]\nidle = busy\n",
                  "t.ini:2: [mdcache] idle: expected wait or spin, got 'busy'");
+    load_bad_str("[redis]\ncluster = maybe\n",
+                 "t.ini:2: [redis] cluster: expected auto, yes or no, got 'maybe'");
+    load_bad_str("[redis]\ncluster = YES\n",
+                 "t.ini:2: [redis] cluster: expected auto, yes or no, got 'YES'");
+    load_bad_str("[redis]\nurl = redis://a:1,,b:2\n",
+                 "t.ini:2: [redis] url: empty seed node 2 in the seed list "
+                 "(host[:port],host[:port],...)");
+    load_bad_str("[redis]\nurl = redis://u:hunter2@a:1,b:0\n",
+                 "t.ini:2: [redis] url: seed node 2: bad port '0' (want 1..65535)");
     load_bad_str("[mdcache]\ncpus = 1,1\n", "t.ini:2: [mdcache] cpus: CPU 1 listed twice");
     load_bad_str("[mdcache]\ncpus =\n", "t.ini:2: [mdcache] cpus: empty CPU list");
     load_bad_str("[feeds]\nlisten = udp://1.2.3.4\n",
@@ -364,7 +379,7 @@ static void test_structure_errors(void **state)
                  "empty), got 'prices'");
     load_bad_str("[redis]\nmaxbatch = 1\n",
                  "t.ini:2: [redis] maxbatch: unknown key (keys in [redis]: url, password, "
-                 "max_batch, max_inflight, connect_timeout, reconnect_min, reconnect_max, "
+                 "cluster, max_batch, max_inflight, connect_timeout, reconnect_min, reconnect_max, "
                  "keepalive, reply_timeout, client_name, cacert, cacertdir, cert, key, sni, "
                  "insecure)");
     load_bad_str("[mdcache]\ncpus = 0\n[nope]\n",
@@ -492,6 +507,10 @@ static void test_cli_errors(void **state)
     assert_string_equal(err, "--redis: bad port 'x' (want 1..65535)");
     assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--cpus", "0-"), -1);
     assert_string_equal(err, "--cpus: bad CPU range '0-' (want A-B, CPUs 0..1023)");
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--cluster", "on"), -1);
+    assert_string_equal(err, "--cluster: expected auto, yes or no, got 'on'");
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--cluster"), -1);
+    assert_string_equal(err, "option --cluster needs an argument (see --help)");
 }
 
 /* Sends stdout to a temp file between capture_begin and capture_end. */
@@ -550,7 +569,8 @@ static void test_help_version(void **state)
         "refresh_fraction = 0.5", "source_timeout = 3", "price_channel =", "keepalive = 15",
         "reply_timeout = 10", "client_name = mdcache", "cacert =", "cacertdir =", "cert =",
         "key =", "sni =", "insecure = no", "--cacert FILE", "--insecure", "--sni NAME",
-        "--shutdown-timeout", "--reply-timeout"};
+        "--shutdown-timeout", "--reply-timeout", "--cluster auto|yes|no", "cluster = auto",
+        "h1[:port],h2[:port],..."};
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
         if (!strstr(help, must[i])) fail_msg("--help lacks '%s'", must[i]);
 
@@ -601,6 +621,137 @@ static void test_validation(void **state)
     assert_string_equal(err, "[keys] publish_events = yes needs watch_expired = yes (the events "
                              "are the expiries it sees)");
     unlink(path);
+}
+
+/* ---- Redis Cluster: [redis] cluster against the URL ---- */
+
+static void test_cluster(void **state)
+{
+    (void)state;
+    /* Seed lists under auto and yes; the first seed is host/port. */
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--redis",
+                          "redis://u:pw@h1:7001,h2,[::1]:7003"),
+                     0);
+    assert_int_equal(cfg.cluster, MD_CLUSTER_AUTO);
+    assert_int_equal(cfg.redis.nseeds, 3);
+    assert_string_equal(cfg.redis.host, "h1");
+    assert_int_equal(cfg.redis.port, 7001);
+    assert_string_equal(cfg.redis.seeds[1].host, "h2");
+    assert_int_equal(cfg.redis.seeds[1].port, 6379);
+    assert_string_equal(cfg.redis.seeds[2].host, "::1");
+    assert_int_equal(cfg.redis.seeds[2].port, 7003);
+    assert_string_equal(cfg.redis.pass, "pw");
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--cluster", "yes", "--redis",
+                          "rediss://h1:7001,h2:7002/0"),
+                     0);
+    assert_int_equal(cfg.cluster, MD_CLUSTER_YES);
+    assert_int_equal(cfg.redis.kind, MD_REDIS_TLS);
+    assert_int_equal(cfg.redis.nseeds, 2);
+    /* One seed goes with every mode; yes with the default URL too. */
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--cluster", "yes"), 0);
+    assert_int_equal(cfg.redis.nseeds, 1);
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--cluster", "yes", "--redis",
+                          "redis://h?db=0"),
+                     0);
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--cluster", "no", "--redis",
+                          "redis://h:1/5"),
+                     0);
+    assert_int_equal(cfg.cluster, MD_CLUSTER_NO);
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--cluster", "auto", "--redis",
+                          "redis://h:1/5"),
+                     0);
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--cluster", "no", "--redis",
+                          "unix:///tmp/r.sock?db=3"),
+                     0);
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--redis", "unix:///tmp/r.sock"), 0);
+    assert_int_equal(cfg.redis.nseeds, 1);
+
+    /* cluster = yes: TCP or TLS only, database 0 only. */
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--cluster", "yes", "--redis",
+                          "unix:///tmp/r.sock"),
+                     -1);
+    assert_string_equal(err, "--cluster yes: a unix socket cannot reach a Redis Cluster (its "
+                             "nodes are addressed by host:port); the Redis URL (--redis) needs "
+                             "redis:// or rediss:// seed nodes");
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--cluster", "yes", "--redis",
+                          "redis://:pw@h1:1/3"),
+                     -1);
+    assert_string_equal(err, "--cluster yes: Redis Cluster has only database 0, but the Redis URL "
+                             "(--redis) selects database 3");
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--cluster", "yes", "--redis",
+                          "redis://h1:1,h2:2?db=1"),
+                     -1);
+    assert_string_equal(err, "--cluster yes: Redis Cluster has only database 0, but the Redis URL "
+                             "(--redis) selects database 1");
+    /* cluster = no: one server, so one seed. */
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--cluster", "no", "--redis",
+                          "redis://h1:1,h2:2"),
+                     -1);
+    assert_string_equal(err, "--cluster no: the Redis URL (--redis) names 2 seed nodes; several "
+                             "seed nodes need cluster = yes or auto");
+    /* auto: several seeds are a cluster, so database 0 too. */
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--redis", "redis://h1:1,h2:2/2"), -1);
+    assert_string_equal(err, "--redis: several seed nodes mean a Redis Cluster, and Redis Cluster "
+                             "has only database 0 (this URL selects database 2)");
+
+    /* From a file: the message names the key's line; the URL from the
+     * environment is named by its variable. */
+    char want[600];
+    char *path = temp_file("[feeds]\nlisten = udp://127.0.0.1:1\n[redis]\n"
+                           "url = unix:///tmp/r.sock\ncluster = yes\n");
+    assert_int_equal(LOAD("-c", path), -1);
+    snprintf(want, sizeof want,
+             "%s:5: [redis] cluster = yes: a unix socket cannot reach a Redis Cluster (its nodes "
+             "are addressed by host:port); the Redis URL ([redis] url) needs redis:// or "
+             "rediss:// seed nodes",
+             path);
+    assert_string_equal(err, want);
+    /* --cluster and --redis override the file's. */
+    assert_int_equal(LOAD("-c", path, "--cluster", "auto"), 0);
+    assert_int_equal(cfg.cluster, MD_CLUSTER_AUTO);
+    assert_int_equal(LOAD("-c", path, "--redis", "redis://h1:1,h2:2"), 0);
+    assert_int_equal(cfg.cluster, MD_CLUSTER_YES);
+    unlink(path);
+
+    path = temp_file("[feeds]\nlisten = udp://127.0.0.1:1\n[redis]\ncluster = no\n");
+    setenv("REDIS_URL", "redis://:s3cret@a:1,b:2,c:3", 1);
+    assert_int_equal(LOAD("-c", path), -1);
+    snprintf(want, sizeof want,
+             "%s:4: [redis] cluster = no: the Redis URL (REDIS_URL) names 3 seed nodes; several "
+             "seed nodes need cluster = yes or auto",
+             path);
+    assert_string_equal(err, want);
+    assert_int_equal(LOAD("-c", path, "--cluster", "yes"), 0);
+    assert_int_equal(cfg.redis.nseeds, 3);
+    assert_string_equal(cfg.redis_url_from, "REDIS_URL");
+    unsetenv("REDIS_URL");
+    unlink(path);
+
+    path = temp_file("[feeds]\nlisten = udp://127.0.0.1:1\n[redis]\nurl = redis://a,b/7\n");
+    assert_int_equal(LOAD("-c", path), -1);
+    snprintf(want, sizeof want,
+             "%s:4: [redis] url: several seed nodes mean a Redis Cluster, and Redis Cluster has "
+             "only database 0 (this URL selects database 7)",
+             path);
+    assert_string_equal(err, want);
+    unlink(path);
+
+    /* Seed list errors name their source, whichever it is. */
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--redis", "redis://a:1,"), -1);
+    assert_string_equal(err, "--redis: empty seed node 2 in the seed list "
+                             "(host[:port],host[:port],...)");
+    setenv("REDIS_URL", "unix:///a.sock,/b.sock", 1);
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1"), -1);
+    assert_string_equal(err, "REDIS_URL: a unix socket URL names one socket, not a seed list "
+                             "(seed nodes need redis:// or rediss://)");
+    unsetenv("REDIS_URL");
+    char many[512] = "redis://";
+    for (int i = 0; i <= MD_MAX_SEEDS; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "%sn%d", i ? "," : "", i);
+    setenv("CELERY_BROKER_URL", many, 1);
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1"), -1);
+    assert_string_equal(err, "CELERY_BROKER_URL: too many seed nodes (max 16)");
+    unsetenv("CELERY_BROKER_URL");
 }
 
 /* ---- precedence ---- */
@@ -758,6 +909,12 @@ static void assert_same_config(const md_config *a, const md_config *b)
     assert_string_equal(a->redis.user, b->redis.user);
     assert_string_equal(a->redis.pass, b->redis.pass);
     assert_int_equal(a->redis.db, b->redis.db);
+    assert_int_equal(a->redis.nseeds, b->redis.nseeds);
+    for (int i = 0; i < a->redis.nseeds; i++) {
+        assert_string_equal(a->redis.seeds[i].host, b->redis.seeds[i].host);
+        assert_int_equal(a->redis.seeds[i].port, b->redis.seeds[i].port);
+    }
+    assert_int_equal(a->cluster, b->cluster);
     assert_int_equal(a->max_batch, b->max_batch);
     assert_int_equal(a->max_inflight, b->max_inflight);
     assert_true(a->connect_timeout_s == b->connect_timeout_s);
@@ -812,6 +969,19 @@ static void test_print_round_trip(void **state)
     assert_string_equal(cfg.last_good_key, ";lg:{symbol}");
     round_trip(&cfg);
     assert_non_null(strstr(print_to_string(&cfg), "last_good_key = \";lg:{symbol}\"\n"));
+
+    /* A seed list and cluster = yes print and load back, password hidden. */
+    assert_int_equal(load_ok_str("[redis]\nurl = rediss://u:s3cret@h1:7001,[::1]:7002,h3\n"
+                                 "cluster = yes\n"),
+                     0);
+    assert_non_null(strstr(print_to_string(&cfg),
+                           "url = rediss://u:***@h1:7001,[::1]:7002,h3\ncluster = yes\n"));
+    assert_null(strstr(print_to_string(&cfg), "s3cret"));
+    assert_int_equal(load_ok_str("[redis]\nurl = redis://h1:7001,[::1]:7002,h3/0\n"
+                                 "cluster = yes\n"),
+                     0);
+    round_trip(&cfg);
+    assert_int_equal(cfg2.redis.nseeds, 3);
 
     /* Through the whole of md_config_load too, URL from the environment. */
     setenv("REDIS_URL", "redis://envhost:7000/9", 1);
@@ -900,6 +1070,7 @@ int main(void)
         cmocka_unit_test_setup(test_cli_errors, setup),
         cmocka_unit_test_setup(test_help_version, setup),
         cmocka_unit_test_setup(test_validation, setup),
+        cmocka_unit_test_setup(test_cluster, setup),
         cmocka_unit_test_setup(test_redis_url_precedence, setup),
         cmocka_unit_test_setup(test_password_precedence, setup),
         cmocka_unit_test_setup(test_cli_over_file, setup),

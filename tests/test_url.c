@@ -3,6 +3,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -170,6 +171,129 @@ static void test_redis_url_errors(void **state)
     url_bad(longpass, "password too long (max 255 bytes)");
 }
 
+/* seeds[0] is host/port, so code that knows nothing of seeds keeps working. */
+static void assert_first_seed(const md_redis_url *u)
+{
+    assert_true(u->nseeds >= 1 && u->nseeds <= MD_MAX_SEEDS);
+    assert_string_equal(u->seeds[0].host, u->host);
+    assert_int_equal(u->seeds[0].port, u->port);
+}
+
+static void test_redis_url_single_seed(void **state)
+{
+    (void)state;
+    static const char *urls[] = {"redis://localhost", "redis://u:p@h:7000/3", "rediss://[::1]:6380",
+                                 "redis://[fe80::1%eth0]", "redis://h?db=2"};
+    for (size_t i = 0; i < sizeof urls / sizeof urls[0]; i++) {
+        md_redis_url u = url_ok(urls[i]);
+        assert_int_equal(u.nseeds, 1);
+        assert_first_seed(&u);
+    }
+    md_redis_url u = url_ok("unix:///tmp/r.sock");
+    assert_int_equal(u.nseeds, 1);
+    assert_string_equal(u.seeds[0].host, "");
+    assert_first_seed(&u);
+}
+
+static void test_redis_url_seeds(void **state)
+{
+    (void)state;
+    md_redis_url u = url_ok("redis://alice:s3cret@h1:7001,h2:7002,[::1]:7003/0");
+    assert_int_equal(u.kind, MD_REDIS_TCP);
+    assert_string_equal(u.user, "alice");
+    assert_string_equal(u.pass, "s3cret");
+    assert_int_equal(u.db, 0);
+    assert_int_equal(u.nseeds, 3);
+    assert_string_equal(u.seeds[0].host, "h1");
+    assert_int_equal(u.seeds[0].port, 7001);
+    assert_string_equal(u.seeds[1].host, "h2");
+    assert_int_equal(u.seeds[1].port, 7002);
+    assert_string_equal(u.seeds[2].host, "::1");
+    assert_int_equal(u.seeds[2].port, 7003);
+    assert_string_equal(u.host, "h1");
+    assert_int_equal(u.port, 7001);
+    assert_first_seed(&u);
+
+    /* Ports default per seed; IPv6 first, with and without a port. */
+    u = url_ok("rediss://[fe80::1%eth0],10.0.0.2,cache-3.example.com:7000,[::2]:7001");
+    assert_int_equal(u.kind, MD_REDIS_TLS);
+    assert_int_equal(u.nseeds, 4);
+    assert_string_equal(u.seeds[0].host, "fe80::1%eth0");
+    assert_int_equal(u.seeds[0].port, 6379);
+    assert_string_equal(u.seeds[1].host, "10.0.0.2");
+    assert_int_equal(u.seeds[1].port, 6379);
+    assert_string_equal(u.seeds[2].host, "cache-3.example.com");
+    assert_int_equal(u.seeds[2].port, 7000);
+    assert_string_equal(u.seeds[3].host, "::2");
+    assert_int_equal(u.seeds[3].port, 7001);
+    assert_string_equal(u.host, "fe80::1%eth0");
+    assert_int_equal(u.port, 6379);
+    assert_first_seed(&u);
+
+    /* The database may follow a seed list (the config refuses it for a
+     * cluster, not the parser), and so may ?db=N. */
+    u = url_ok("redis://a,b/4");
+    assert_int_equal(u.nseeds, 2);
+    assert_int_equal(u.db, 4);
+    u = url_ok("redis://a:1,b:2?db=0");
+    assert_int_equal(u.nseeds, 2);
+    assert_int_equal(u.seeds[1].port, 2);
+
+    /* A comma or '@' in the password is the password's, not a seed. */
+    u = url_ok("redis://:a,b@c@h1:1,h2:2");
+    assert_string_equal(u.pass, "a,b@c");
+    assert_int_equal(u.nseeds, 2);
+    assert_string_equal(u.seeds[0].host, "h1");
+
+    /* Exactly MD_MAX_SEEDS. */
+    char url[1024] = "redis://";
+    for (int i = 0; i < MD_MAX_SEEDS; i++)
+        snprintf(url + strlen(url), sizeof url - strlen(url), "%sn%d:%d", i ? "," : "", i,
+                 7000 + i);
+    u = url_ok(url);
+    assert_int_equal(u.nseeds, MD_MAX_SEEDS);
+    assert_string_equal(u.seeds[MD_MAX_SEEDS - 1].host, "n15");
+    assert_int_equal(u.seeds[MD_MAX_SEEDS - 1].port, 7015);
+}
+
+static void test_redis_url_seed_errors(void **state)
+{
+    (void)state;
+    url_bad("redis://a:1,,b:2", "empty seed node 2 in the seed list (host[:port],host[:port],...)");
+    url_bad("redis://,a:1", "empty seed node 1 in the seed list (host[:port],host[:port],...)");
+    url_bad("redis://a:1,", "empty seed node 2 in the seed list (host[:port],host[:port],...)");
+    url_bad("redis://a:1,/0", "empty seed node 2 in the seed list (host[:port],host[:port],...)");
+    url_bad("redis://,", "empty seed node 1 in the seed list (host[:port],host[:port],...)");
+    url_bad("redis://a:1,b:0", "seed node 2: bad port '0' (want 1..65535)");
+    url_bad("redis://a:1,b:65536", "seed node 2: bad port '65536' (want 1..65535)");
+    url_bad("rediss://a:x,b:2", "seed node 1: bad port 'x' (want 1..65535)");
+    url_bad("redis://a:1,b:", "seed node 2: missing port after ':'");
+    url_bad("redis://a:1,[::1", "seed node 2: missing ']' after IPv6 address");
+    url_bad("redis://a:1,::1:7000", "seed node 2: IPv6 addresses need brackets, e.g. [::1]:6379");
+    url_bad("redis://a:1, b:2", "seed node 2: bad character in host name");
+    url_bad("redis://a:1,:2", "seed node 2: missing host");
+
+    char url[1024] = "redis://";
+    for (int i = 0; i <= MD_MAX_SEEDS; i++)
+        snprintf(url + strlen(url), sizeof url - strlen(url), "%sn%d:%d", i ? "," : "", i,
+                 7000 + i);
+    url_bad(url, "too many seed nodes (max 16)");
+
+    /* Unix sockets cannot be seeds, neither listed nor mixed in. */
+    url_bad("unix:///tmp/a.sock,/tmp/b.sock",
+            "a unix socket URL names one socket, not a seed list (seed nodes need redis:// or "
+            "rediss://)");
+    url_bad("unix://:pw@/tmp/a.sock,h:1?db=1",
+            "a unix socket URL names one socket, not a seed list (seed nodes need redis:// or "
+            "rediss://)");
+    url_bad("redis://h1:1,unix:///tmp/a.sock",
+            "one scheme per URL: seed nodes are host[:port], e.g. redis://h1:7000,h2:7001 (a unix "
+            "socket cannot be a seed)");
+    url_bad("redis://u:p@h1:1,redis://h2:2",
+            "one scheme per URL: seed nodes are host[:port], e.g. redis://h1:7000,h2:7001 (a unix "
+            "socket cannot be a seed)");
+}
+
 static void test_redis_url_errors_hide_password(void **state)
 {
     (void)state;
@@ -177,6 +301,8 @@ static void test_redis_url_errors_hide_password(void **state)
         "redis://u:s3cretpw@h:99999/0", "redis://u:s3cretpw@h/zz",     "rediss://u:s3cretpw@",
         "redis://h?password=s3cretpw",     "amqp://u:s3cretpw@h",      "s3cretpw",
         "unix://:s3cretpw@tmp/x.sock",     "redis://:s3cretpw%@h",
+        "redis://u:s3cretpw@a:1,,b:2",     "redis://u:s3cretpw@a:1,b:0",
+        "unix://:s3cretpw@/a.sock,/b.sock", "redis://:s3cretpw@a,unix:///x",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         md_redis_url u;
@@ -201,6 +327,12 @@ static void test_redact(void **state)
     redact_is("redis://:secret@h", "redis://:***@h");
     redact_is("rediss://user:p%40ss@[::1]:6380/2", "rediss://user:***@[::1]:6380/2");
     redact_is("redis://:a@b@h", "redis://:***@h");
+    /* Seed lists: the password goes, every seed stays. */
+    redact_is("redis://u:secret@h1:7001,h2:7002,[::1]:7003/0",
+              "redis://u:***@h1:7001,h2:7002,[::1]:7003/0");
+    redact_is("rediss://:secret@[::1],[::2]:7001", "rediss://:***@[::1],[::2]:7001");
+    redact_is("redis://:se,cr@et@h1,h2", "redis://:***@h1,h2");
+    redact_is("redis://h1:7001,h2:7002", "redis://h1:7001,h2:7002");
     redact_is("unix://:pw@/tmp/r.sock?db=1", "unix://:***@/tmp/r.sock?db=1");
     redact_is("redis://localhost:6379/0", "redis://localhost:6379/0");
     redact_is("redis://bob@h", "redis://bob@h");
@@ -379,6 +511,9 @@ int main(void)
         cmocka_unit_test(test_redis_url_full),
         cmocka_unit_test(test_redis_url_ipv6_tls_unix),
         cmocka_unit_test(test_redis_url_errors),
+        cmocka_unit_test(test_redis_url_single_seed),
+        cmocka_unit_test(test_redis_url_seeds),
+        cmocka_unit_test(test_redis_url_seed_errors),
         cmocka_unit_test(test_redis_url_errors_hide_password),
         cmocka_unit_test(test_redact),
         cmocka_unit_test(test_listen_forms),
