@@ -129,6 +129,8 @@ int md_keys_init(md_keys *k, const md_config *cfg);
  * that is slow or down gets the latest value, once, when it can take it. */
 typedef struct md_route {
     void *p;       /* md_sym (price kinds) or md_account */
+    int64_t first_ns; /* LATEST: origin of the oldest tick it carries (the symbol's own
+                       * first_dirty_ns moves on to newer ticks while it waits) */
     int32_t order; /* MD_CMD_ORDER: the order slot (SETEX if working, DEL if ended) */
     uint8_t kind;  /* LATEST, GOOD, POSITIONS, BALANCE, ACCOUNT, ORDER, ORDER_LIST */
     uint8_t ask;   /* an ASK redirect's one try: ASKING goes first */

@@ -36,7 +36,8 @@ typedef struct md_sym {
     uint8_t last_good_due;  /* value changed since last_good was written */
     uint8_t has_ts;
     uint8_t routed;         /* cluster: MD_ROUTED_* writes waiting in a node's queue */
-    uint16_t slot1[2];      /* cluster: 1 + slot of the price key, of the fallback key; 0 unknown */
+    uint16_t slot1;         /* cluster: 1 + slot of the price key, 0 unknown (fits the padding
+                             * before `last`: the price path's layout is unchanged) */
     md_dec last, bid, ask;  /* absent until known */
     md_dec volume, high, low;
     int64_t ts_ns;          /* newest exchange time seen */

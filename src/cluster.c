@@ -77,15 +77,14 @@ static uint16_t entry_slot(md_cluster *cl, const md_route *e)
     md_account *a = e->p;
     switch (e->kind) {
     case MD_CMD_LATEST:
-    case MD_CMD_GOOD: {
-        int k = e->kind == MD_CMD_GOOD;
-        if (!s->slot1[k]) {
-            n = md_keytpl_format(k ? &cl->keys.good : &cl->keys.price, s->symbol, s->sym_len, key,
-                                 sizeof key);
-            s->slot1[k] = (uint16_t)(md_slot_of(key, n) + 1);
+        if (!s->slot1) {
+            n = md_keytpl_format(&cl->keys.price, s->symbol, s->sym_len, key, sizeof key);
+            s->slot1 = (uint16_t)(md_slot_of(key, n) + 1);
         }
-        return (uint16_t)(s->slot1[k] - 1);
-    }
+        return (uint16_t)(s->slot1 - 1);
+    case MD_CMD_GOOD: /* written at most once per last_good_interval: not worth a cache */
+        n = md_keytpl_format(&cl->keys.good, s->symbol, s->sym_len, key, sizeof key);
+        return md_slot_of(key, n);
     case MD_CMD_ORDER: {
         const md_order *o = &a->ord[e->order];
         n = md_keytpl_format2(&cl->keys.acct[MD_CMD_ORDER], a->name, a->name_len, o->id,
@@ -213,7 +212,8 @@ static void route_dirty(md_cluster *cl, int64_t now)
     while ((s = md_state_pop_dirty(&w->state))) {
         if (!(s->routed & MD_ROUTED_LATEST)) {
             s->routed |= MD_ROUTED_LATEST;
-            route(cl, (md_route){.p = s, .order = -1, .kind = MD_CMD_LATEST});
+            route(cl, (md_route){.p = s, .first_ns = s->first_dirty_ns, .order = -1,
+                                 .kind = MD_CMD_LATEST});
         }
         if (good && s->last_good_due && !(s->routed & MD_ROUTED_GOOD) &&
             (s->last_good_ns == 0 || now - s->last_good_ns >= good_every)) {

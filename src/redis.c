@@ -664,6 +664,7 @@ static bool parse_redirect(const char *err, uint16_t *slot, const char **addr)
 static md_route route_of(const md_cmd *c)
 {
     return (md_route){.p = is_account_kind(c->kind) ? (void *)c->a : (void *)c->s,
+                      .first_ns = c->first_ns,
                       .order = c->order,
                       .kind = c->kind == MD_CMD_ORDER_DEL ? MD_CMD_ORDER : c->kind};
 }
@@ -677,9 +678,7 @@ static void mark_routed(md_redis *r, const md_cmd *c)
     switch (c->kind) {
     case MD_CMD_LATEST:
         s->routed |= MD_ROUTED_LATEST;
-        s->dirty_ticks += c->ticks;
-        if (c->first_ns && (!s->first_dirty_ns || c->first_ns < s->first_dirty_ns))
-            s->first_dirty_ns = c->first_ns;
+        s->dirty_ticks += c->ticks; /* the entry carries c->first_ns */
         break;
     case MD_CMD_GOOD:
         s->routed |= MD_ROUTED_GOOD;
@@ -1193,6 +1192,8 @@ static void start_node_batch(md_redis *r, int64_t now)
         switch (e.kind) {
         case MD_CMD_LATEST: {
             s->routed &= (uint8_t)~MD_ROUTED_LATEST;
+            if (e.first_ns && (!s->first_dirty_ns || e.first_ns < s->first_dirty_ns))
+                s->first_dirty_ns = e.first_ns;
             uint32_t first = ncmds;
             len = emit_latest(r, s, cmds, &ncmds, len, val, &vlen, now);
             if (push && cmds[first].ticks) len = emit_publish(r, s, cmds, &ncmds, len, val, vlen);

@@ -150,12 +150,7 @@ static void md_state_queue(md_state *st, md_sym *s, int64_t first_ns)
         return;
     }
     s->dirty = 1;
-    /* In cluster mode a symbol leaves this queue for a node's queue and
-     * waits there, taking more ticks: its oldest origin still counts. */
-    if (!(s->routed & MD_ROUTED_LATEST))
-        s->first_dirty_ns = first_ns;
-    else if (first_ns && (!s->first_dirty_ns || first_ns < s->first_dirty_ns))
-        s->first_dirty_ns = first_ns;
+    s->first_dirty_ns = first_ns;
     /* A symbol is queued at most once and there are at most max_keys
      * symbols, so dq_len never exceeds max_keys. */
     at = st->dq_head + st->dq_len;
