@@ -96,6 +96,12 @@ static int write_report(md_runtime *rt, const char *path, uint64_t left)
     return 0;
 }
 
+static void empty_map(md_topology *t)
+{
+    memset(t, 0, sizeof *t);
+    for (int s = 0; s < MD_SLOT_COUNT; s++) t->owner[s] = MD_SLOT_NONE;
+}
+
 /* The start-up check (md_preflight) on each seed in turn, until one
  * answers. A cluster node fills topo. Nonzero: exit 2, said on stderr. */
 static int start_check(const md_config *cfg, md_redis_target *seed, md_topology *topo,
@@ -117,8 +123,14 @@ static int start_check(const md_config *cfg, md_redis_target *seed, md_topology 
         }
         switch (md_preflight(cfg, &t, err, sizeof err, topo, cluster)) {
         case MD_PREFLIGHT_OK:
-            if (*cluster)
+            if (*cluster) {
                 md_info("redis %s is a Redis Cluster node: %s", t.display, err);
+            } else if (cfg->cluster == MD_CLUSTER_YES) {
+                /* INFO was refused (an ACL without +info): take the
+                 * operator's word; the topology thread reads the map. */
+                *cluster = true;
+                empty_map(topo);
+            }
             return 0;
         case MD_PREFLIGHT_UNREACHABLE:
             md_warn("redis %s not reachable at start-up (%s)%s", t.display, err,
@@ -135,8 +147,7 @@ static int start_check(const md_config *cfg, md_redis_target *seed, md_topology 
      * several seeds, or cluster = yes, it is a cluster whose map the
      * topology thread keeps asking for. */
     *cluster = cfg->cluster == MD_CLUSTER_YES || u->nseeds > 1;
-    memset(topo, 0, sizeof *topo);
-    for (int s = 0; s < MD_SLOT_COUNT; s++) topo->owner[s] = MD_SLOT_NONE;
+    empty_map(topo);
     md_warn("starting anyway (%s), retrying in the background", first);
     return 0;
 }
