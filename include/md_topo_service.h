@@ -5,8 +5,8 @@
  * Workers never wait on the network for a topology: when a MOVED, a dead
  * node or an unowned slot tells one that its map is out of date, it calls
  * md_topo_service_request (an atomic store) and goes on coalescing. This
- * thread then asks the known nodes in turn (the seeds from --redis, then
- * every primary of the last map) with CLUSTER SHARDS over a blocking
+ * thread then asks the known nodes in turn (every primary of the last
+ * map, then the seeds from --redis) with CLUSTER SHARDS over a blocking
  * md_bconn, publishes the new map under a version number, and each worker
  * copies it (md_topo_service_get, a trylock and a memcpy) at the top of a
  * loop turn. Requests that arrive while a refresh runs are served by the

@@ -148,8 +148,13 @@ bool md_bconn_tls_alert(md_bconn *p)
     ssize_t k;
     while ((k = recv(p->fd, buf, sizeof buf, MSG_DONTWAIT)) > 0)
         md_tls_put_cipher(p->tls, buf, (size_t)k);
+    /* Replies that came with it are kept for md_bconn_reply: a caller that
+     * only timed out (the watcher) must not lose an event. */
     size_t got;
-    if (md_tls_read(p->tls, plain, sizeof plain, &got) != MD_TLS_ERR) return false;
+    md_tls_rc rc;
+    while ((rc = md_tls_read(p->tls, plain, sizeof plain, &got)) == MD_TLS_OK)
+        redisReaderFeed(p->rd, plain, got);
+    if (rc != MD_TLS_ERR) return false;
     snprintf(p->msg, sizeof p->msg, "TLS: %s", md_tls_error(p->tls));
     return true;
 }

@@ -43,8 +43,6 @@ static uint32_t conn_for(md_cluster *cl, const char *host, uint16_t port)
         MD_LOG_RL(MD_LOG_WARN, 2, "worker %d: cluster node %s:%u: %s", cl->w->id, host, port, err);
         return MD_SLOT_NONE;
     }
-    snprintf(cl->tgt[i].host, sizeof cl->tgt[i].host, "%s", host);
-    cl->tgt[i].port = port;
     md_redis *r = calloc(1, sizeof *r);
     if (!r || md_redis_init_node(r, cl->w, cl->cfg, &cl->tgt[i], cl, i)) {
         if (r) md_redis_free(r);

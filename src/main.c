@@ -118,8 +118,6 @@ static int start_check(const md_config *cfg, md_redis_target *seed, md_topology 
                 md_warn("seed %s:%u: %s", n.host, n.port, err);
                 continue;
             }
-            snprintf(t.host, sizeof t.host, "%s", n.host);
-            t.port = n.port;
         }
         switch (md_preflight(cfg, &t, err, sizeof err, topo, cluster)) {
         case MD_PREFLIGHT_OK:
