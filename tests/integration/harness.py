@@ -400,10 +400,15 @@ class RedisCluster:
     operator would). kw goes to every RedisServer (tls, requirepass, args...)."""
 
     def __init__(self, primaries=3, replicas=1, **kw):
+        # A primary starts a (diskless) full sync 5 s after a replica asks
+        # by default, and a replica that never synced refuses to fail over
+        # ("Disconnected from master for longer than allowed"): sync at once.
+        kw["args"] = ["--repl-diskless-sync-delay", "0"] + list(kw.get("args", ()))
         self.nodes = [RedisServer(cluster=True, **kw)
                       for _ in range(primaries * (1 + replicas))]
         self.primaries_n = primaries
         self.replicas = replicas
+        self._ids = {}  # port: cluster node id
 
     def start(self):
         for n in self.nodes:
@@ -420,7 +425,28 @@ class RedisCluster:
         if not wait_for(self.healthy, 60 * SLOW, interval=0.2):
             raise RuntimeError("cluster not ok after create; node 0 says:\n%s"
                                % first.client().cmd("CLUSTER", "INFO"))
+        if not wait_for(self.replicas_synced, 60 * SLOW, interval=0.1):
+            raise RuntimeError("replicas not in sync after create:\n%s" % self.describe())
+        self._read_ids()
         return self
+
+    def replicas_synced(self):
+        """Every live replica has finished its sync and its link to its
+        primary is up (INFO replication): only such a replica can take over
+        when its primary fails."""
+        for n in self.live():
+            try:
+                c = n.client(timeout=2)
+                try:
+                    info = c.cmd("INFO", "replication")
+                finally:
+                    c.close()
+            except (OSError, ConnectionError, RespError):
+                return False
+            if "role:slave" in info and ("master_link_status:up" not in info
+                                         or "master_sync_in_progress:0" not in info):
+                return False
+        return True
 
     def cli_auth(self):
         """redis-cli options to reach the nodes (TLS, password)."""
@@ -481,9 +507,476 @@ class RedisCluster:
     def node_at(self, port):
         return next(n for n in self.nodes if n.port == port)
 
+    # ---- who is who: node ids and what each node sees
+
+    def live(self):
+        """The nodes whose process runs (not killed or stopped)."""
+        return [n for n in self.nodes if n.proc is not None and n.proc.poll() is None]
+
+    def _read_ids(self):
+        for n in self.live():
+            if n.port not in self._ids:
+                c = n.client(timeout=5)
+                try:
+                    self._ids[n.port] = c.cmd("CLUSTER", "MYID")
+                finally:
+                    c.close()
+
+    def node_id(self, node):
+        """The node's cluster id (CLUSTER MYID). start() reads every node's
+        while all run, so a killed node still has one."""
+        if node.port not in self._ids:
+            self._read_ids()
+        return self._ids[node.port]
+
+    def by_id(self, node_id):
+        """The RedisServer with this cluster id, or None."""
+        for n in self.nodes:
+            if self._ids.get(n.port) == node_id:
+                return n
+        return None
+
+    def view(self, via):
+        """What node `via` sees: (cluster_state, {id: {"node": RedisServer or
+        None, "flags": [...], "master": id or "-", "link": str, "ranges":
+        ["lo-hi", ...], "slots": set, "migrating": {slot: id}, "importing":
+        {slot: id}}}) from CLUSTER INFO and CLUSTER NODES. Raises
+        OSError/ConnectionError/RespError if via does not answer."""
+        c = via.client(timeout=5)
+        try:
+            info, text = c.pipeline([("CLUSTER", "INFO"), ("CLUSTER", "NODES")])
+        finally:
+            c.close()
+        for r in (info, text):
+            if isinstance(r, RespError):
+                raise r
+        state = re.search(r"cluster_state:(\w+)", info).group(1)
+        out = {}
+        for line in text.splitlines():
+            f = line.split()
+            if len(f) < 8:
+                continue
+            d = {"node": self.by_id(f[0]), "flags": f[2].split(","), "master": f[3],
+                 "link": f[7], "ranges": [], "slots": set(), "migrating": {}, "importing": {}}
+            for s in f[8:]:
+                if s.startswith("["):
+                    m = re.match(r"\[(\d+)-([<>])-(\w+)\]", s)
+                    if m:
+                        kind = "migrating" if m.group(2) == ">" else "importing"
+                        d[kind][int(m.group(1))] = m.group(3)
+                    continue
+                d["ranges"].append(s)
+                lo, _, hi = s.partition("-")
+                d["slots"].update(range(int(lo), int(hi or lo) + 1))
+            out[f[0]] = d
+        return state, out
+
+    def _any_view(self):
+        for n in self.live():
+            try:
+                return self.view(n)
+            except (OSError, ConnectionError, RespError):
+                continue
+        raise RuntimeError("no live cluster node answers")
+
+    def primaries(self):
+        """The live primaries that own slots, as a live node sees them."""
+        _, nodes = self._any_view()
+        return [d["node"] for d in nodes.values()
+                if "master" in d["flags"] and d["slots"] and "fail" not in d["flags"]
+                and d["node"] is not None and d["node"].proc.poll() is None]
+
+    def replicas_of(self, primary):
+        """The nodes that replicate `primary`, as a live node sees them."""
+        pid = self.node_id(primary)
+        _, nodes = self._any_view()
+        return [d["node"] for d in nodes.values() if d["master"] == pid and d["node"]]
+
+    def slots_of(self, node):
+        """The slots `node` owns (sorted), as a live node sees them."""
+        _, nodes = self._any_view()
+        return sorted(nodes[self.node_id(node)]["slots"])
+
+    def owner(self, slot):
+        """The RedisServer owning `slot`, as a live node sees it, or None."""
+        _, nodes = self._any_view()
+        for d in nodes.values():
+            if slot in d["slots"] and "master" in d["flags"]:
+                return d["node"]
+        return None
+
+    def url(self, seeds=None, password=None, db=0, username=None):
+        """A `--redis` URL naming seed nodes (RedisServers; default: all
+        nodes): rediss:// for a TLS cluster, the nodes' password unless
+        password is given ("" for none), and username (an ACL user)."""
+        seeds = self.nodes if seeds is None else seeds
+        first = self.nodes[0]
+        pw = first.requirepass if password is None else password
+        auth = "%s%s@" % (username or "", ":" + pw if pw else "") if pw or username else ""
+        return "%s://%s%s/%d" % ("rediss" if first.tls else "redis", auth,
+                                 ",".join("127.0.0.1:%d" % n.port for n in seeds), db)
+
+    def on_every_node(self, *args):
+        """Runs one command on every live node (ACL SETUSER, CONFIG SET:
+        what a node does not share over the bus); returns the replies."""
+        out = []
+        for n in self.live():
+            c = n.client()
+            try:
+                out.append(c.cmd(*args))
+            finally:
+                c.close()
+        return out
+
+    def settled(self):
+        """Every live node says cluster_state:ok, no slot is migrating or
+        importing, no failed primary owns slots, and every live node sees
+        the same owner for every slot (what `redis-cli --cluster check` calls
+        agreeing about the configuration)."""
+        seen = None
+        for n in self.live():
+            try:
+                state, nodes = self.view(n)
+            except (OSError, ConnectionError, RespError):
+                return False
+            if state != "ok":
+                return False
+            owners = {}
+            for nid, d in nodes.items():
+                if d["migrating"] or d["importing"]:
+                    return False
+                if d["slots"]:
+                    if "fail" in d["flags"] or "fail?" in d["flags"]:
+                        return False
+                    owners[nid] = tuple(sorted(d["ranges"]))
+            if seen is None:
+                seen = owners
+            elif owners != seen:
+                return False
+        return seen is not None and sum(
+            len(nodes[nid]["slots"]) for nid in seen) == 16384
+
+    def wait_settled(self, timeout=60):
+        if not wait_for(self.settled, timeout * SLOW, interval=0.2):
+            raise AssertionError("cluster not settled after %gs:\n%s"
+                                 % (timeout * SLOW, self.describe()))
+
+    def describe(self):
+        """CLUSTER NODES of every live node, for failure messages."""
+        out = []
+        for n in self.live():
+            try:
+                c = n.client(timeout=2)
+                try:
+                    out.append("node 127.0.0.1:%d:\n%s" % (n.port, c.cmd("CLUSTER", "NODES")))
+                finally:
+                    c.close()
+            except (OSError, ConnectionError, RespError) as e:
+                out.append("node 127.0.0.1:%d: %s" % (n.port, e))
+        return "\n".join(out)
+
+    def replicas_caught_up(self):
+        """Every live primary's replicas have acknowledged its whole
+        replication stream (their offsets equal master_repl_offset): a
+        write the primary acknowledged is on its replica too."""
+        for n in self.live():
+            try:
+                c = n.client(timeout=2)
+                try:
+                    info = c.cmd("INFO", "replication")
+                finally:
+                    c.close()
+            except (OSError, ConnectionError, RespError):
+                return False
+            if "role:master" not in info:
+                continue
+            off = int(re.search(r"master_repl_offset:(\d+)", info).group(1))
+            for m in re.finditer(r"slave\d+:.*?offset=(\d+)", info):
+                if int(m.group(1)) != off:
+                    return False
+        return True
+
+    # ---- failover
+
+    def wait_failover(self, dead, slots, timeout=60):
+        """After primary `dead` was killed (RedisServer.kill()): waits until
+        every live node says cluster_state:ok and sees one live primary,
+        other than `dead`, owning all of `slots` (dead's slots, read before
+        the kill with slots_of()). Returns that primary; fails with every
+        node's view if it does not happen within timeout * SLOW s."""
+        dead_id = self.node_id(dead)
+        want = set(slots)
+
+        def promoted():
+            who = None
+            for n in self.live():
+                try:
+                    state, nodes = self.view(n)
+                except (OSError, ConnectionError, RespError):
+                    return None
+                if state != "ok":
+                    return None
+                owner = [nid for nid, d in nodes.items() if want <= d["slots"]
+                         and "master" in d["flags"] and "fail" not in d["flags"]]
+                if len(owner) != 1 or owner[0] == dead_id or (who and owner[0] != who):
+                    return None
+                who = owner[0]
+            node = self.by_id(who) if who else None
+            return node if node is not None and node.proc.poll() is None else None
+
+        got = wait_for(promoted, timeout * SLOW, interval=0.2)
+        if got is None:
+            raise AssertionError("no replica took over the slots of 127.0.0.1:%d within %gs:\n%s"
+                                 % (dead.port, timeout * SLOW, self.describe()))
+        return got
+
+    # ---- resharding
+
+    def run_cli(self, args, timeout=300):
+        """redis-cli ARGS with the options the nodes need (TLS, password);
+        returns its stdout, fails with its output if it exits non-zero."""
+        cmd = [REDIS_CLI] + list(args) + self.cli_auth()
+        out = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                             timeout=timeout * SLOW)
+        if out.returncode != 0:
+            raise AssertionError("%s failed (exit %d):\n%s%s"
+                                 % (" ".join(cmd), out.returncode, out.stdout[-3000:],
+                                    out.stderr[-3000:]))
+        return out.stdout
+
+    def reshard(self, src, dst, nslots, pipeline=None, timeout=300):
+        """`redis-cli --cluster reshard` of nslots slots from src to dst, as
+        an operator does it (slot by slot: IMPORTING/MIGRATING, MIGRATE of
+        the keys `pipeline` at a time, SETSLOT NODE on every primary).
+        Returns redis-cli's output."""
+        args = ["--cluster", "reshard", "127.0.0.1:%d" % src.port,
+                "--cluster-from", self.node_id(src), "--cluster-to", self.node_id(dst),
+                "--cluster-slots", str(nslots), "--cluster-yes"]
+        if pipeline:
+            args += ["--cluster-pipeline", str(pipeline)]
+        return self.run_cli(args, timeout)
+
+    def begin_migration(self, slots, src, dst):
+        """Opens the migration of `slots` from src to dst by hand, in the
+        order redis-cli uses: IMPORTING on dst, then MIGRATING on src. Keys
+        stay on src until migrate_keys(); meanwhile src answers -ASK for any
+        key of those slots it does not hold (a new key, or one migrated)."""
+        cs, cd = src.client(), dst.client()
+        try:
+            for s in slots:
+                cd.cmd("CLUSTER", "SETSLOT", s, "IMPORTING", self.node_id(src))
+            for s in slots:
+                cs.cmd("CLUSTER", "SETSLOT", s, "MIGRATING", self.node_id(dst))
+        finally:
+            cs.close()
+            cd.close()
+
+    def migrate_keys(self, slots, src, dst, batch=100):
+        """MIGRATEs every key src holds in `slots` to dst (slots opened with
+        begin_migration); returns how many keys moved."""
+        moved = 0
+        cs = src.client()
+        try:
+            for s in slots:
+                for _round in range(100000):  # bounded: src takes no new keys here
+                    keys = cs.cmd("CLUSTER", "GETKEYSINSLOT", s, batch)
+                    if not keys:
+                        break
+                    args = ["MIGRATE", "127.0.0.1", dst.port, "", 0, 10000]
+                    if src.requirepass is not None:
+                        args += ["AUTH", src.requirepass]
+                    cs.cmd(*(args + ["KEYS"] + keys))
+                    moved += len(keys)
+        finally:
+            cs.close()
+        return moved
+
+    def finish_migration(self, slots, src, dst):
+        """Gives `slots` to dst (their keys all migrated): SETSLOT NODE on
+        dst, then src, then every other live primary, as redis-cli does."""
+        order = [dst, src] + [n for n in self.primaries() if n not in (dst, src)]
+        for n in order:
+            c = n.client()
+            try:
+                for s in slots:
+                    c.cmd("CLUSTER", "SETSLOT", s, "NODE", self.node_id(dst))
+            finally:
+                c.close()
+
     def cleanup(self):
         for n in self.nodes:
             n.cleanup()
+
+
+# ---------------------------------------------------------------- cluster keys
+
+
+def _crc16_table():
+    t = []
+    for i in range(256):
+        c = i << 8
+        for _ in range(8):
+            c = (c << 1) ^ 0x1021 if c & 0x8000 else c << 1
+        t.append(c & 0xFFFF)
+    return t
+
+
+_CRC16 = _crc16_table()
+CLUSTER_SLOTS = 16384
+
+
+def key_slot(key):
+    """A key's Redis Cluster slot: CRC16-XMODEM mod 16384 of the key, or of
+    its hash tag (what lies between the first '{' and the next '}', if not
+    empty), as CLUSTER KEYSLOT computes it."""
+    k = key.encode() if isinstance(key, str) else key
+    s = k.find(b"{")
+    if s >= 0:
+        e = k.find(b"}", s + 1)
+        if e > s + 1:
+            k = k[s + 1:e]
+    crc = 0
+    for b in k:
+        crc = ((crc << 8) & 0xFFFF) ^ _CRC16[((crc >> 8) ^ b) & 0xFF]
+    return crc % CLUSTER_SLOTS
+
+
+class ClusterClient:
+    """Reads a RedisCluster as a cluster-aware client does: the slot map from
+    CLUSTER SLOTS of any live node, every key read from the primary owning
+    its slot (one pipeline per node); -MOVED re-reads the map and the key
+    from its new owner, -ASK is followed with ASKING. get_many() and
+    ttl_many() never raise for a node that is down or answers with an
+    error: the key's value is then a string starting with '<' (no value
+    mdcache writes), so wait_keys() and the like keep polling."""
+
+    def __init__(self, cluster, timeout=10.0):
+        self.cluster = cluster
+        self.timeout = timeout
+        self.conns = {}    # port: Resp
+        self.owner = None  # slot: RedisServer or None
+
+    def close(self):
+        for c in self.conns.values():
+            c.close()
+        self.conns = {}
+
+    def _conn(self, node):
+        c = self.conns.get(node.port)
+        if c is None:
+            c = self.conns[node.port] = node.client(timeout=self.timeout)
+        return c
+
+    def _drop(self, node):
+        c = self.conns.pop(node.port, None)
+        if c:
+            c.close()
+
+    def refresh(self):
+        """Reads the slot map from the first live node that answers; False
+        if none does."""
+        for n in self.cluster.live():
+            try:
+                slots = self._conn(n).cmd("CLUSTER", "SLOTS")
+            except (OSError, ConnectionError, RespError):
+                self._drop(n)
+                continue
+            owner = [None] * CLUSTER_SLOTS
+            for ent in slots:
+                lo, hi, prim = ent[0], ent[1], ent[2]
+                node = self.cluster.by_id(prim[2]) if len(prim) > 2 else None
+                if node is None:
+                    node = next((x for x in self.cluster.nodes if x.port == prim[1]), None)
+                owner[lo:hi + 1] = [node] * (hi - lo + 1)
+            self.owner = owner
+            return True
+        self.owner = None
+        return False
+
+    def _ask(self, err, cmd, key):
+        """Follows '-ASK slot host:port' once."""
+        port = int(err.rsplit(":", 1)[1])
+        node = next((x for x in self.cluster.nodes if x.port == port), None)
+        if node is None:
+            return "<%s: unknown node>" % err
+        try:
+            r = self._conn(node).pipeline([("ASKING",), (cmd, key)])[1]
+        except (OSError, ConnectionError):
+            self._drop(node)
+            return "<unreachable 127.0.0.1:%d>" % port
+        return "<%s>" % r if isinstance(r, RespError) else r
+
+    def run(self, cmd, keys, chunk=2000):
+        """{key: reply to `CMD key`} for every key, each sent to its owner."""
+        out = {}
+        pending = list(keys)
+        for attempt in range(5):
+            if self.owner is None or attempt > 0:
+                self.refresh()
+            groups = {}
+            for k in pending:
+                node = self.owner[key_slot(k)] if self.owner else None
+                if node is None:
+                    out[k] = "<slot %d unowned>" % key_slot(k)
+                else:
+                    groups.setdefault(node, []).append(k)
+            retry = []
+            for node, ks in groups.items():
+                try:
+                    c = self._conn(node)
+                    replies = []
+                    for i in range(0, len(ks), chunk):
+                        replies += c.pipeline([(cmd, k) for k in ks[i:i + chunk]])
+                except (OSError, ConnectionError):
+                    self._drop(node)
+                    self.owner = None
+                    for k in ks:
+                        out[k] = "<unreachable 127.0.0.1:%d>" % node.port
+                    continue
+                for k, r in zip(ks, replies):
+                    if isinstance(r, RespError):
+                        msg = str(r)
+                        if msg.startswith("MOVED "):
+                            retry.append(k)
+                        elif msg.startswith("ASK "):
+                            out[k] = self._ask(msg, cmd, k)
+                        else:
+                            out[k] = "<%s>" % msg
+                    else:
+                        out[k] = r
+            if not retry:
+                return out
+            pending = retry
+        for k in pending:
+            out[k] = "<still MOVED after 5 map refreshes>"
+        return out
+
+    def get_many(self, keys):
+        return self.run("GET", keys)
+
+    def ttl_many(self, keys):
+        return self.run("TTL", keys)
+
+    def owners(self):
+        """The RedisServers owning slots, per the current map."""
+        if self.owner is None:
+            self.refresh()
+        seen = []
+        for n in self.owner or []:
+            if n is not None and n not in seen:
+                seen.append(n)
+        return seen
+
+    def scan_all(self, pattern):
+        """SCAN MATCH pattern over every primary."""
+        keys = set()
+        for n in self.owners():
+            keys.update(self._conn(n).scan_all(pattern))
+        return sorted(keys)
+
+    def dbsizes(self):
+        """{port: DBSIZE} of every primary."""
+        return {n.port: self._conn(n).cmd("DBSIZE") for n in self.owners()}
 
 
 # ---------------------------------------------------------------- mdcache
@@ -668,6 +1161,53 @@ def run_mdfeed(args, expect_path=None, timeout=120):
     if summary is None:
         raise AssertionError("mdfeed printed no summary: %r" % p.stdout)
     return summary, (load_expect(expect_path) if expect_path else None)
+
+
+class MdfeedRun:
+    """build/mdfeed in the background: a long stream, bounded by its own
+    --ticks and --duration, for a test that acts while it flows (kills a
+    node, moves slots). stop() sends SIGTERM: mdfeed stops after the tick
+    it is on, flushes, writes --expect for exactly the ticks it sent and
+    prints its summary. Call kill() in a cleanup."""
+
+    def __init__(self, args, expect_path):
+        self.expect_path = expect_path
+        self.argv = [MDFEED_BIN] + list(args) + ["--expect", expect_path]
+        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def stop(self, timeout=60):
+        """Ends the stream (if it still runs): (summary, expected)."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        return self.wait(timeout)
+
+    def wait(self, timeout=120):
+        """Waits for the stream to end by itself: (summary, expected)."""
+        try:
+            out, err = self.proc.communicate(timeout=timeout * SLOW)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise AssertionError("mdfeed still ran after %gs: %s"
+                                 % (timeout * SLOW, " ".join(self.argv)))
+        if self.proc.returncode != 0:
+            raise AssertionError("mdfeed failed (exit %d): %s\n%s"
+                                 % (self.proc.returncode, " ".join(self.argv), err))
+        summary = None
+        for line in out.splitlines():
+            if line.startswith("mdfeed:"):
+                summary = parse_counters(line)
+        if summary is None:
+            raise AssertionError("mdfeed printed no summary: %r" % out)
+        return summary, load_expect(self.expect_path)
+
+    def kill(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate()
 
 
 # ---------------------------------------------------------------- convergence
