@@ -1065,6 +1065,19 @@ static bool add_account(md_redis *r, md_account *a, md_cmd *cmds, uint32_t *n, u
     return md_account_done(a);
 }
 
+/* The batch formatted in wbuf[0, len) goes out as b. */
+static void send_batch(md_redis *r, md_batch *b, uint32_t ncmds, uint32_t nkeys, size_t len,
+                       int64_t now)
+{
+    *b = (md_batch){.ncmds = ncmds, .keys = nkeys, .sent_ns = now, .cmds = b->cmds};
+    r->blen++;
+    if (queue_commands(r, len)) {
+        MD_LOG_RL(MD_LOG_WARN, 1, "worker %d: redis %s: TLS: %s", r->w->id, r->target->display,
+                  md_tls_error(r->tls));
+        fail(r, now);
+    }
+}
+
 /* SETEX of s's price key, from wbuf[len]; returns the new length. The
  * value is left in val for the fallback key and the push. */
 static inline size_t emit_latest(md_redis *r, md_sym *s, md_cmd *cmds, uint32_t *n, size_t len,
@@ -1147,14 +1160,7 @@ static void start_batch(md_redis *r, int64_t now)
         if (push && cmds[first].ticks) len = emit_publish(r, s, cmds, &ncmds, len, val, vlen);
         nkeys++;
     }
-    if (!ncmds) return;
-    *b = (md_batch){.ncmds = ncmds, .keys = nkeys, .sent_ns = now, .cmds = cmds};
-    r->blen++;
-    if (queue_commands(r, len)) {
-        MD_LOG_RL(MD_LOG_WARN, 1, "worker %d: redis %s: TLS: %s", r->w->id, r->target->display,
-                  md_tls_error(r->tls));
-        fail(r, now);
-    }
+    if (ncmds) send_batch(r, b, ncmds, nkeys, len, now);
 }
 
 /* Cluster mode: a batch from this node's queue, in queue order. */
@@ -1226,14 +1232,7 @@ static void start_node_batch(md_redis *r, int64_t now)
         }
         nkeys++;
     }
-    if (!ncmds) return;
-    *b = (md_batch){.ncmds = ncmds, .keys = nkeys, .sent_ns = now, .cmds = cmds};
-    r->blen++;
-    if (queue_commands(r, len)) {
-        MD_LOG_RL(MD_LOG_WARN, 1, "worker %d: redis %s: TLS: %s", r->w->id, r->target->display,
-                  md_tls_error(r->tls));
-        fail(r, now);
-    }
+    if (ncmds) send_batch(r, b, ncmds, nkeys, len, now);
 }
 
 static bool has_work(const md_redis *r, int64_t now)
