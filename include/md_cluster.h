@@ -62,6 +62,10 @@ md_redis *md_cluster_conn(md_cluster *cl, uint32_t idx);
  * keys, and polls every connection. */
 void md_cluster_poll(md_cluster *cl, int64_t now);
 
+/* The first half of a poll, without I/O (for tests): a newer map, then
+ * the dirty keys into the node queues. */
+void md_cluster_route(md_cluster *cl, int64_t now);
+
 /* Nothing dirty, queued or awaiting a reply. */
 bool md_cluster_idle(const md_cluster *cl);
 /* Keys not known to be written: queued, parked, sent but unacknowledged. */

@@ -261,13 +261,18 @@ static void route_dirty(md_cluster *cl, int64_t now)
     }
 }
 
-void md_cluster_poll(md_cluster *cl, int64_t now)
+void md_cluster_route(md_cluster *cl, int64_t now)
 {
     if (atomic_load_explicit(&cl->svc->version, memory_order_relaxed) != cl->ver &&
         md_topo_service_get(cl->svc, &cl->map, &cl->ver))
         adopt_map(cl);
     route_dirty(cl, now);
     if (cl->nparked) md_cluster_want_refresh(cl);
+}
+
+void md_cluster_poll(md_cluster *cl, int64_t now)
+{
+    md_cluster_route(cl, now);
     for (uint32_t i = 0; i < cl->nconn; i++) md_redis_poll(cl->conn[i], now);
 }
 
