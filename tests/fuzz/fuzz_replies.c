@@ -11,14 +11,20 @@
  *
  * The input is a script: a byte 0x00-0x3f starts a batch (as if the link
  * could take one) and completes its send; any other byte b is followed by
- * (b & 0x3f) + 1 bytes delivered as one receive.
+ * (b & 0x3f) + 1 bytes delivered as one receive. An input whose first byte
+ * is odd runs the same script on one primary's connection of a Redis
+ * Cluster writer (src/cluster.c, a 3-node map, no thread): MOVED and ASK
+ * replies, whatever their text, re-route keys and may add connections, and
+ * no key may be lost among the node queues either.
  */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "md_cluster.h"
 #include "md_redis.h"
+#include "md_topo_service.h"
 #include "md_worker.h"
 
 static void check(int ok)
@@ -29,6 +35,7 @@ static void check(int ok)
 static md_worker w;
 static md_config cfg;
 static md_redis_target target;
+static md_topo_service svc; /* never started: the map is set by hand */
 
 static void setup_once(void)
 {
@@ -46,6 +53,17 @@ static void setup_once(void)
     w.h_rtt = calloc(1, sizeof *w.h_rtt);
     w.h_batch = calloc(1, sizeof *w.h_batch);
     check(w.h_latency && w.h_rtt && w.h_batch);
+    check(pthread_mutex_init(&svc.mu, NULL) == 0);
+    svc.cfg = &cfg;
+    md_topology *t = &svc.cur;
+    t->nnodes = 3;
+    for (int i = 0; i < 3; i++) {
+        snprintf(t->nodes[i].host, sizeof t->nodes[i].host, "127.0.0.1");
+        t->nodes[i].port = (uint16_t)(7001 + i);
+    }
+    for (int sl = 0; sl < MD_SLOT_COUNT; sl++) t->owner[sl] = (uint16_t)(sl * 3 / MD_SLOT_COUNT);
+    t->covered = MD_SLOT_COUNT;
+    atomic_store(&svc.version, 1);
 }
 
 static uint64_t latest_sent(const md_redis *r, uint64_t prev)
@@ -65,7 +83,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check(md_state_init(&w.state, 64) == 0);
     check(md_sources_init(&w.sources, 16) == 0);
     md_redis *r = &w.redis;
-    check(md_redis_init(r, &w, &cfg, &target) == 0);
+    md_cluster *cl = NULL;
+    bool cluster = size > 0 && (data[0] & 1);
+    if (!cluster) check(md_redis_init(r, &w, &cfg, &target) == 0);
 
     /* 40 symbols, all dirty. */
     for (int i = 0; i < 40; i++) {
@@ -93,6 +113,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             for (int v = 0; v < 4; v++) m.t.v[v] = (md_dec){1 + v, 0};
             check(md_accounts_apply(&w.accounts, &m, 1) == MD_APPLY_OK);
         }
+    }
+    if (cluster) {
+        /* Every key into the node queues; the script drives node 0's. */
+        cl = md_cluster_new(&w, &cfg, &svc, &target);
+        check(cl != NULL && cl->nconn == 3);
+        md_cluster_route(cl, w.now);
+        r = cl->conn[0];
     }
     r->state = MD_REDIS_READY;
     r->ever_connected = true;
@@ -122,7 +149,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const md_stats *st = &w.st;
     check(st->redis_errors == st->redis_oom + st->redis_readonly + st->redis_loading +
                                   st->redis_busy + st->redis_auth + st->redis_noperm +
-                                  st->redis_other);
+                                  st->redis_other + st->cluster_moved + st->cluster_ask +
+                                  st->cluster_down);
     check(st->keys_written + st->account_writes + st->orders_deleted <= sent);
     check(w.state.dq_len <= w.state.count);
     check(w.accounts.dq_len <= w.accounts.count);
@@ -134,6 +162,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         /* Something still owed means the account is queued. */
         check(md_account_done(ac) || ac->queued);
     }
+    if (cl) {
+        /* Whatever the redirects said, a tick not yet written is owed
+         * somewhere a later batch finds it: on the dirty queue, or in a
+         * node queue (or parked) under its routed mark. */
+        md_cluster_route(cl, w.now);
+        check(cl->nconn <= MD_CLUSTER_MAX_CONNS);
+        for (uint32_t k = 0; k < w.state.count; k++) {
+            const md_sym *s = &w.state.syms[k];
+            check(!s->dirty_ticks || (s->routed & MD_ROUTED_LATEST));
+        }
+    }
     if (r->state != MD_REDIS_READY) {
         /* Given up: nothing may still count as in flight, and every key
          * not acknowledged is queued again (or was refused as "other"). */
@@ -144,7 +183,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     /* Drop the completions of sends to fd -1 queued meanwhile. */
     io_uring_submit(&w.ring);
     io_uring_cq_advance(&w.ring, io_uring_cq_ready(&w.ring));
-    md_redis_free(r);
+    if (cl)
+        md_cluster_free(cl);
+    else
+        md_redis_free(r);
     md_state_free(&w.state);
     md_accounts_free(&w.accounts);
     md_sources_free(&w.sources);
