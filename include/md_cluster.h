@@ -78,6 +78,10 @@ uint32_t md_cluster_inflight(const md_cluster *cl);
  * with ASKING. False if addr is unusable (the key then waits for a refresh). */
 void md_cluster_moved(md_cluster *cl, uint16_t slot, const char *addr);
 bool md_cluster_ask(md_cluster *cl, const char *addr, const md_route *e);
+/* True unless s's price key is known to live on another node than
+ * conn (an md_redis of a cluster): what a (re)connected node re-asserts. */
+bool md_cluster_sym_on(const struct md_sym *s, void *conn);
+
 /* A node failed, was redirected away from, or said CLUSTERDOWN. */
 void md_cluster_want_refresh(md_cluster *cl);
 

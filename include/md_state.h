@@ -119,6 +119,10 @@ typedef struct md_sources md_sources;
  * price with a fresh TTL. Returns the number queued. */
 uint32_t md_state_mark_live_dirty(md_state *st, const md_sources *src, int64_t now,
                                   int64_t source_timeout_ns);
+/* The same for the symbols `where` accepts (a cluster node's keys). */
+uint32_t md_state_mark_live_dirty_where(md_state *st, const md_sources *src, int64_t now,
+                                        int64_t source_timeout_ns,
+                                        bool (*where)(const md_sym *, void *), void *ctx);
 
 /* Visits at most `budget` symbols (in insertion order, wrapping) from the
  * sweep cursor and re-queues:

@@ -341,4 +341,12 @@ bool md_cluster_ask(md_cluster *cl, const char *addr, const md_route *e)
     return i != MD_SLOT_NONE && md_redis_enqueue(cl->conn[i], e) == 0;
 }
 
+bool md_cluster_sym_on(const md_sym *s, void *conn)
+{
+    const md_redis *r = conn;
+    /* Not routed yet (slot unknown): queue it, the router sends it where
+     * it belongs. */
+    return !s->slot1 || r->cl->owner[s->slot1 - 1] == r->idx;
+}
+
 void md_cluster_want_refresh(md_cluster *cl) { md_topo_service_request(cl->svc); }

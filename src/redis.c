@@ -521,8 +521,11 @@ static void become_ready(md_redis *r, int64_t now)
                 r->tls ? " (TLS)" : "");
     }
     r->ever_connected = true;
-    md_state_mark_live_dirty(&r->w->state, &r->w->sources, r->w->now,
-                             (int64_t)(r->cfg->source_timeout_s * 1e9));
+    /* A cluster node re-asserts the price keys it owns (the others'
+     * nodes did not go anywhere); account values, far fewer, go whole. */
+    md_state_mark_live_dirty_where(&r->w->state, &r->w->sources, r->w->now,
+                                   (int64_t)(r->cfg->source_timeout_s * 1e9),
+                                   r->cl ? md_cluster_sym_on : NULL, r);
     md_accounts_mark_live_dirty(&r->w->accounts, &r->w->sources, r->w->now,
                                 (int64_t)(r->cfg->source_timeout_s * 1e9));
 }

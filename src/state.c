@@ -191,10 +191,17 @@ void md_state_mark_all_dirty(md_state *st)
 uint32_t md_state_mark_live_dirty(md_state *st, const md_sources *src, int64_t now,
                                   int64_t source_timeout_ns)
 {
+    return md_state_mark_live_dirty_where(st, src, now, source_timeout_ns, NULL, NULL);
+}
+
+uint32_t md_state_mark_live_dirty_where(md_state *st, const md_sources *src, int64_t now,
+                                        int64_t source_timeout_ns,
+                                        bool (*where)(const md_sym *, void *), void *ctx)
+{
     uint32_t n = 0;
     for (uint32_t i = 0; i < st->count; i++) {
         md_sym *s = &st->syms[i];
-        if (s->dirty) continue;
+        if (s->dirty || (where && !where(s, ctx))) continue;
         if (s->written_ns == 0 || md_sources_alive(src, s->src_hash, now, source_timeout_ns)) {
             md_state_queue(st, s, 0);
             n++;

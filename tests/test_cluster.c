@@ -170,6 +170,16 @@ static void test_every_key_on_its_owner_once(void **state)
     assert_int_equal(check_queues(cl, -1), 600);
     md_sym *s = md_state_find(&w.state, "S007", 4);
     assert_int_equal(s->dirty_ticks, 2);
+
+    /* A node that (re)connects re-asserts its own price keys only. */
+    for (uint32_t k = 0; k < w.state.count; k++) {
+        const md_sym *y = &w.state.syms[k];
+        char key[64];
+        snprintf(key, sizeof key, "price:%s:latest", y->symbol);
+        for (uint32_t c = 0; c < cl->nconn; c++)
+            assert_int_equal(md_cluster_sym_on(y, cl->conn[c]),
+                             owner_port(key) == cl->conn[c]->target->port);
+    }
     assert_int_equal(md_cluster_unacked(cl), 600);
     assert_false(md_cluster_idle(cl));
 }
