@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "md_slot.h"
 
@@ -26,6 +27,10 @@ typedef struct md_topo_node {
     char host[256];
     uint16_t port;
     char id[41]; /* node id, "" when the reply gave none */
+    /* Resolved by md_topo_service on its own thread (addrlen 0 until then),
+     * so a worker never waits on a name lookup for a node of the map. */
+    struct sockaddr_storage addr;
+    socklen_t addrlen;
 } md_topo_node;
 
 typedef struct md_topology {

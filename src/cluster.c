@@ -3,6 +3,8 @@
  */
 #include "md_cluster.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,18 +26,37 @@ static uint32_t conn_find(const md_cluster *cl, const char *host, uint16_t port)
     return MD_SLOT_NONE;
 }
 
-/* The connection to host:port, made on first use. MD_SLOT_NONE when the
- * address does not resolve or the table is full. */
-static uint32_t conn_for(md_cluster *cl, const char *host, uint16_t port)
+/* True for an IPv4 or IPv6 literal: resolving it asks no name server. */
+static bool numeric_host(const char *host)
+{
+    unsigned char buf[sizeof(struct in6_addr)];
+    return inet_pton(AF_INET, host, buf) == 1 || inet_pton(AF_INET6, host, buf) == 1;
+}
+
+/* The connection to host:port, made on first use: from `node` (a map's,
+ * resolved by md_topo_service), else from host:port if it is an address
+ * literal; a host name in a redirect waits for the map, which brings it
+ * resolved. MD_SLOT_NONE when there is no address yet or the table is
+ * full. */
+static uint32_t conn_for(md_cluster *cl, const char *host, uint16_t port,
+                         const md_topo_node *node)
 {
     uint32_t i = conn_find(cl, host, port);
     if (i != MD_SLOT_NONE) return i;
+    if ((!node || !node->addrlen) && !numeric_host(host)) {
+        MD_LOG_RL(MD_LOG_INFO, 5,
+                  "worker %d: cluster node %s:%u: a host name; connecting once the topology "
+                  "thread has resolved it",
+                  cl->w->id, host, port);
+        return MD_SLOT_NONE;
+    }
     if (cl->nconn == MD_CLUSTER_MAX_CONNS) {
         MD_LOG_RL(MD_LOG_ERROR, 5, "worker %d: cluster: more than %d nodes seen; %s:%u ignored",
                   cl->w->id, MD_CLUSTER_MAX_CONNS, host, port);
         return MD_SLOT_NONE;
     }
     md_topo_node n = {.port = port};
+    if (node) n = *node;
     snprintf(n.host, sizeof n.host, "%s", host);
     char err[300];
     i = cl->nconn;
@@ -152,7 +173,8 @@ static void adopt_map(md_cluster *cl)
 {
     uint16_t idx[MD_TOPO_MAX_NODES];
     for (uint32_t i = 0; i < cl->map.nnodes; i++)
-        idx[i] = (uint16_t)conn_for(cl, cl->map.nodes[i].host, cl->map.nodes[i].port);
+        idx[i] = (uint16_t)conn_for(cl, cl->map.nodes[i].host, cl->map.nodes[i].port,
+                                    &cl->map.nodes[i]);
     for (uint32_t i = 0; i < cl->nconn; i++) cl->conn[i]->wanted = false;
     for (uint32_t s = 0; s < MD_SLOT_COUNT; s++) {
         uint16_t o = cl->map.owner[s];
@@ -325,7 +347,7 @@ void md_cluster_moved(md_cluster *cl, uint16_t slot, const char *addr)
     uint16_t port;
     md_cluster_want_refresh(cl);
     if (!split_addr(addr, host, sizeof host, &port)) return;
-    uint32_t i = conn_for(cl, host, port);
+    uint32_t i = conn_for(cl, host, port, NULL);
     if (i == MD_SLOT_NONE) return;
     cl->owner[slot] = (uint16_t)i;
     cl->conn[i]->wanted = true;
@@ -337,7 +359,7 @@ bool md_cluster_ask(md_cluster *cl, const char *addr, const md_route *e)
     uint16_t port;
     md_cluster_want_refresh(cl);
     if (!split_addr(addr, host, sizeof host, &port)) return false;
-    uint32_t i = conn_for(cl, host, port);
+    uint32_t i = conn_for(cl, host, port, NULL);
     return i != MD_SLOT_NONE && md_redis_enqueue(cl->conn[i], e) == 0;
 }
 

@@ -25,18 +25,23 @@ int md_topo_node_target(const md_redis_target *seed, const md_topo_node *n, md_r
                         char *err, size_t errlen)
 {
     memset(out, 0, sizeof *out);
-    struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
-    struct addrinfo *ai = NULL;
-    char port[8];
-    snprintf(port, sizeof port, "%u", n->port);
-    int rc = getaddrinfo(n->host, port, &hints, &ai);
-    if (rc) {
-        snprintf(err, errlen, "redis host '%s': %s", n->host, gai_strerror(rc));
-        return -1;
+    if (n->addrlen > 0 && n->addrlen <= sizeof out->addr) {
+        memcpy(&out->addr, &n->addr, n->addrlen);
+        out->addrlen = n->addrlen;
+    } else {
+        struct addrinfo hints = {.ai_socktype = SOCK_STREAM, .ai_flags = AI_NUMERICSERV};
+        struct addrinfo *ai = NULL;
+        char port[8];
+        snprintf(port, sizeof port, "%u", n->port);
+        int rc = getaddrinfo(n->host, port, &hints, &ai);
+        if (rc) {
+            snprintf(err, errlen, "redis host '%s': %s", n->host, gai_strerror(rc));
+            return -1;
+        }
+        memcpy(&out->addr, ai->ai_addr, ai->ai_addrlen);
+        out->addrlen = ai->ai_addrlen;
+        freeaddrinfo(ai);
     }
-    memcpy(&out->addr, ai->ai_addr, ai->ai_addrlen);
-    out->addrlen = ai->ai_addrlen;
-    freeaddrinfo(ai);
     snprintf(out->host, sizeof out->host, "%s", n->host);
     out->port = n->port;
     bool v6 = strchr(n->host, ':') != NULL;
@@ -150,10 +155,28 @@ static int read_map(md_topo_service *s, md_topology **best, char *err, size_t er
     return !have ? -1 : keep->covered == MD_SLOT_COUNT ? 1 : 0;
 }
 
-static void publish(md_topo_service *s, const md_topology *t)
+/* Name lookups happen here, on this thread, once per node per map. */
+static void resolve_nodes(const md_redis_target *seed, md_topology *t)
+{
+    for (int i = 0; i < t->nnodes; i++) {
+        md_topo_node *n = &t->nodes[i];
+        md_redis_target tg;
+        char err[300];
+        if (n->addrlen) continue;
+        if (md_topo_node_target(seed, n, &tg, err, sizeof err) == 0) {
+            memcpy(&n->addr, &tg.addr, tg.addrlen);
+            n->addrlen = tg.addrlen;
+        } else {
+            MD_LOG_RL(MD_LOG_WARN, 5, "cluster: node %s:%u: %s", n->host, n->port, err);
+        }
+    }
+}
+
+static void publish(md_topo_service *s, md_topology *t)
 {
     atomic_fetch_add(&s->refreshes, 1);
     if (same_map(&s->cur, t)) return;
+    resolve_nodes(s->seed, t);
     pthread_mutex_lock(&s->mu);
     memcpy(&s->cur, t, sizeof s->cur);
     uint32_t v = atomic_load(&s->version) + 1;
@@ -247,6 +270,7 @@ int md_topo_service_start(md_topo_service *s, const md_config *cfg, const md_red
     }
     pthread_mutex_init(&s->mu, NULL);
     memcpy(&s->cur, initial, sizeof s->cur);
+    resolve_nodes(seed, &s->cur);
     atomic_store(&s->version, 1);
     /* No seed answered at start-up, or a failover was under way: look
      * again as soon as the gap allows, not a period later. */

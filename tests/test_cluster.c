@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <arpa/inet.h>
 #include <cmocka.h>
+#include <netinet/in.h>
 
 #include "md_account.h"
 #include "md_cluster.h"
@@ -208,6 +210,24 @@ static void test_moved_and_ask(void **state)
     md_cluster_moved(cl, 4, ":7001");
     assert_int_equal(cl->nconn, 5);
     assert_int_equal(cl->owner[2], cl->owner[5]); /* unchanged */
+
+    /* A host name in a redirect is not looked up on the worker: the key
+     * waits for the map, whose nodes the topology thread resolved. */
+    md_cluster_moved(cl, 6, "node-x.invalid:7011");
+    assert_int_equal(cl->nconn, 5);
+    md_topo_node *n = &svc.cur.nodes[2];
+    snprintf(n->host, sizeof n->host, "node-y.invalid");
+    struct sockaddr_in *a4 = (struct sockaddr_in *)&n->addr;
+    a4->sin_family = AF_INET;
+    a4->sin_port = htons(7012);
+    a4->sin_addr.s_addr = htonl(0x7f000001);
+    n->addrlen = sizeof *a4;
+    publish();
+    md_cluster_route(cl, NOW);
+    assert_int_equal(cl->nconn, 6);
+    assert_string_equal(cl->conn[5]->target->display, "node-y.invalid:7003");
+    assert_int_equal(ntohs(((const struct sockaddr_in *)&cl->conn[5]->target->addr)->sin_port),
+                     7012);
 
     /* ASK: one entry on the target, flagged; the map keeps the owner. */
     md_sym *s = md_state_find(&w.state, "AAPL", 4);
