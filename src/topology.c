@@ -62,6 +62,9 @@ static int md_topo_add(md_topology *t, const char *host, long long port, const c
     if (t->nnodes == MD_TOPO_MAX_NODES)
         return -1;
     md_topo_node *n = &t->nodes[t->nnodes];
+    /* Whole: a map parsed into a used one must not keep an address the
+     * topology thread resolved for another node at this index. */
+    memset(n, 0, sizeof *n);
     snprintf(n->host, sizeof n->host, "%s", host);
     n->port = (uint16_t)port;
     snprintf(n->id, sizeof n->id, "%s", id ? id : "");
