@@ -74,9 +74,11 @@ uint64_t md_cluster_unacked(const md_cluster *cl);
 uint32_t md_cluster_inflight(const md_cluster *cl);
 
 /* From a connection's reply handling. `addr` is the "host:port" of the
- * redirect. moved: the slot's owner is now addr. ask: e goes once to addr,
- * with ASKING. False if addr is unusable (the key then waits for a refresh). */
-void md_cluster_moved(md_cluster *cl, uint16_t slot, const char *addr);
+ * redirect. moved: the slot's owner is now addr; returns the index of its
+ * connection (MD_SLOT_NONE if addr is unusable). ask: e goes once to addr,
+ * with ASKING; false if addr is unusable (the key then waits for a
+ * refresh). */
+uint32_t md_cluster_moved(md_cluster *cl, uint16_t slot, const char *addr); /* conn index */
 bool md_cluster_ask(md_cluster *cl, const char *addr, const md_route *e);
 /* True unless s's price key is known to live on another node than
  * conn (an md_redis of a cluster): what a (re)connected node re-asserts. */

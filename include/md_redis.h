@@ -175,6 +175,7 @@ typedef struct md_redis {
     md_route *nq;         /* FIFO ring, nq_cap entries (power of two) */
     uint32_t nq_head, nq_len, nq_cap;
     bool wanted;          /* owns slots, or has work: (re)connect when down */
+    bool cluster_hold;    /* hold_until_ns is for CLUSTERDOWN/TRYAGAIN: a whole map ends it */
     char *abuf;           /* one account value being formatted */
     size_t acap;
 } md_redis;

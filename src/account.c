@@ -563,7 +563,7 @@ uint32_t md_accounts_sweep(md_accounts *t, int64_t now, uint32_t budget,
             pos = 0;
         alive = md_sources_alive(src, a->src_hash, now, source_timeout_ns);
         for (int c = 0; c < MD_AC_COUNT; c++) {
-            if (!(a->known & MD_AC_BIT(c)) || (a->due & MD_AC_BIT(c)))
+            if (!(a->known & MD_AC_BIT(c)) || ((a->due | a->routed) & MD_AC_BIT(c)))
                 continue;
             /* Never written (a writer that could not send) must reach
              * Redis; a quiet account's values are left to expire: that is
@@ -583,7 +583,7 @@ uint32_t md_accounts_sweep(md_accounts *t, int64_t now, uint32_t budget,
          * or its reply lost) is retried on the same clock, live or not. */
         for (uint32_t j = 0; j < a->nord && t->order_keys; j++) {
             md_order *o = &a->ord[j];
-            if (o->slot == MD_OSLOT_FREE || o->dirty ||
+            if (o->slot == MD_OSLOT_FREE || o->dirty || o->routed ||
                 now - o->written_ns < refresh_after_ns[MD_AC_ORDERS])
                 continue;
             if (o->slot == MD_OSLOT_GONE || alive) {

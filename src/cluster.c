@@ -182,6 +182,17 @@ static void adopt_map(md_cluster *cl)
         if (cl->owner[s] != MD_SLOT_NONE) cl->conn[cl->owner[s]]->wanted = true;
     }
     cl->w->st.topology_updates++;
+    if (cl->map.covered == MD_SLOT_COUNT) {
+        /* The cluster is whole again: nodes held for CLUSTERDOWN write at
+         * once, not at the end of their backoff step. */
+        for (uint32_t i = 0; i < cl->nconn; i++) {
+            md_redis *r = cl->conn[i];
+            if (!r->cluster_hold) continue;
+            r->cluster_hold = false;
+            r->hold_until_ns = 0;
+            r->hold_s = cl->cfg->reconnect_min_s;
+        }
+    }
     md_info("worker %d: cluster map: %u primaries, %u of %d slots covered", cl->w->id,
             cl->map.nnodes, cl->map.covered, MD_SLOT_COUNT);
     reroute_all(cl);
@@ -341,16 +352,17 @@ static bool split_addr(const char *addr, char *host, size_t cap, uint16_t *port)
     return true;
 }
 
-void md_cluster_moved(md_cluster *cl, uint16_t slot, const char *addr)
+uint32_t md_cluster_moved(md_cluster *cl, uint16_t slot, const char *addr)
 {
     char host[256];
     uint16_t port;
     md_cluster_want_refresh(cl);
-    if (!split_addr(addr, host, sizeof host, &port)) return;
+    if (!split_addr(addr, host, sizeof host, &port)) return MD_SLOT_NONE;
     uint32_t i = conn_for(cl, host, port, NULL);
-    if (i == MD_SLOT_NONE) return;
+    if (i == MD_SLOT_NONE) return i;
     cl->owner[slot] = (uint16_t)i;
     cl->conn[i]->wanted = true;
+    return i;
 }
 
 bool md_cluster_ask(md_cluster *cl, const char *addr, const md_route *e)

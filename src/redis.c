@@ -710,7 +710,16 @@ static void redirect(md_redis *r, md_cmd *c, md_rerr cls, const char *err)
         return;
     }
     if (cls == MD_RERR_MOVED) {
-        md_cluster_moved(r->cl, slot, addr);
+        if (md_cluster_moved(r->cl, slot, addr) == r->idx) {
+            /* A node never redirects to itself: this connection reaches
+             * another node than the map says. Resending at once would
+             * loop; wait for the next map instead. */
+            MD_LOG_RL(MD_LOG_ERROR, 1,
+                      "worker %d: redis %s answered MOVED to its own address (%s): the "
+                      "connection reaches another node; holding its writes",
+                      r->w->id, r->target->display, err);
+            hold_writes(r, r->w->now, err, c);
+        }
         requeue(r, c);
         return;
     }
@@ -805,6 +814,7 @@ static bool on_data_error(md_redis *r, md_cmd *c, const char *err, int64_t now)
         requeue(r, c);
         if (r->cl) md_cluster_want_refresh(r->cl);
         hold_writes(r, now, err, c);
+        r->cluster_hold = true;
         return true;
     case MD_RERR_OTHER:
         /* Unknown: retrying at once could loop forever on a permanent
@@ -870,6 +880,7 @@ static bool on_reply(md_redis *r, int64_t now)
         r->w->st.batches++;
         if (b->errors == 0) {
             r->clean = true;
+            r->cluster_hold = false;
             r->hold_s = r->cfg->reconnect_min_s;
             r->acct_hold_s = r->cfg->reconnect_min_s;
         }

@@ -405,7 +405,8 @@ uint32_t md_state_sweep(md_state *st, int64_t now, uint32_t budget, int64_t refr
 
         if (++pos == st->count)
             pos = 0;
-        if (s->dirty)
+        /* Queued already, here or (cluster) in a node's queue. */
+        if (s->dirty || (s->routed & MD_ROUTED_LATEST))
             continue;
         if (s->written_ns == 0) {
             /* Never written and not queued (e.g. popped by a writer that

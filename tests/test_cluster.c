@@ -191,8 +191,9 @@ static void test_moved_and_ask(void **state)
     md_cluster *cl = new_cluster(state);
     uint16_t slot = slot_of("price:AAPL:latest");
     /* MOVED to a node outside the map: a connection is made for it. */
-    md_cluster_moved(cl, slot, "127.0.0.1:7009");
+    assert_int_equal(md_cluster_moved(cl, slot, "127.0.0.1:7009"), 3);
     assert_int_equal(cl->nconn, 4);
+    assert_int_equal(md_cluster_moved(cl, slot, "127.0.0.1:7009"), 3); /* known: same one */
     assert_int_equal(atomic_load(&svc.want), 1);
     quote("AAPL", 100);
     md_cluster_route(cl, NOW);
@@ -205,7 +206,7 @@ static void test_moved_and_ask(void **state)
     md_cluster_moved(cl, 1, "::1:7010");
     assert_int_equal(cl->nconn, 5);
     assert_string_equal(cl->conn[4]->target->display, "[::1]:7010");
-    md_cluster_moved(cl, 2, "nonsense");
+    assert_int_equal(md_cluster_moved(cl, 2, "nonsense"), MD_SLOT_NONE);
     md_cluster_moved(cl, 3, "127.0.0.1:0");
     md_cluster_moved(cl, 4, ":7001");
     assert_int_equal(cl->nconn, 5);
@@ -255,6 +256,12 @@ static void test_new_map_reroutes_and_parks(void **state)
     }
     md_cluster_route(cl, NOW);
     assert_int_equal(check_queues(cl, -1), 400);
+    /* The sweep leaves keys waiting in node queues alone (they go out
+     * with their latest value anyway). */
+    assert_int_equal(md_state_sweep(&w.state, NOW + 100 * 1000000000LL, 1000, 1, NULL, 0, 1), 0);
+    /* A node held for CLUSTERDOWN meanwhile. */
+    cl->conn[1]->cluster_hold = true;
+    cl->conn[1]->hold_until_ns = NOW + 1000000000LL;
 
     /* A failover: node 7001's slots have no owner for now. What waited for
      * it is parked, the rest stays, and a refresh is asked for. */
@@ -271,6 +278,7 @@ static void test_new_map_reroutes_and_parks(void **state)
     assert_false(cl->conn[0]->wanted); /* owns nothing: not reconnected to */
     assert_int_equal(atomic_load(&svc.want), 1);
     assert_int_equal(md_cluster_unacked(cl), 400);
+    assert_int_equal(cl->conn[1]->hold_until_ns, NOW + 1000000000LL); /* not whole yet */
 
     /* The promoted replica, a node not seen before, takes those slots. */
     snprintf(svc.cur.nodes[0].host, sizeof svc.cur.nodes[0].host, "127.0.0.1");
@@ -284,6 +292,9 @@ static void test_new_map_reroutes_and_parks(void **state)
     assert_int_equal(check_queues(cl, -1), 400);
     assert_true(cl->conn[3]->nq_len > 0 && cl->conn[3]->wanted);
     assert_int_equal(w.st.topology_updates, 3);
+    /* Whole again: the CLUSTERDOWN hold ends with it. */
+    assert_int_equal(cl->conn[1]->hold_until_ns, 0);
+    assert_false(cl->conn[1]->cluster_hold);
 }
 
 static void test_account_values_each_on_its_owner(void **state)
