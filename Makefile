@@ -6,7 +6,7 @@
 #   make test       unit + integration tests (real redis-server processes)
 #   make test-san   the same suite built with ASan+UBSan -> build-san/
 #   make bench      mdcache vs the baselines, full matrix -> bench/results/latest.*
-#   make bench-smoke  a 30 s correctness pass of the same (CI)
+#   make bench-smoke  a 30 s correctness pass of the same, and of bench/cluster.py (CI)
 #   make soak       10 minutes at 100k symbols, RSS sampled -> bench/results/soak-latest.md
 #   make bench-recovery  Redis killed and restarted empty: time until every key is whole
 #                   -> bench/results/recovery-latest.*
@@ -127,6 +127,7 @@ bench-recovery: deps
 bench-smoke: bench-deps
 	@$(MAKE) --no-print-directory all
 	@python3 bench/run.py --smoke --out $(BUILD)/bench-smoke $(BENCH_ARGS)
+	@python3 bench/cluster.py --quick --out $(BUILD)/bench-smoke-cluster
 
 test-unit: all
 	@bash tests/run.sh $(BUILD) unit
