@@ -50,7 +50,8 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZERS  := $(FUZZ_SRC:tests/fuzz/%.c=build/fuzz/%)
 FUZZ_SECONDS ?= 20
 
-.PHONY: all run test test-unit test-san fuzz fuzz-run deps bench-deps bench bench-smoke soak bench-recovery clean
+.PHONY: all run test test-unit test-san fuzz fuzz-run deps bench-deps bench bench-smoke soak bench-recovery clean \
+        install uninstall
 
 all: $(BUILD)/mdcache $(TOOLS) $(TESTS) $(BENCHES)
 
@@ -93,6 +94,37 @@ FUZZ_CFLAGS := -std=c11 -D_GNU_SOURCE -O1 -g -Wall -Wextra -Werror -Iinclude $(P
 build/fuzz/%: tests/fuzz/%.c $(wildcard tests/fuzz/*.h) $(LIB_SRC)
 	@mkdir -p $(dir $@)
 	clang $(FUZZ_CFLAGS) $< $(LIB_SRC) $(PKG_LIBS) -lpthread -lm -o $@
+
+# Installing: binaries, the example configuration (never over one already
+# there: it is the operator's), the systemd unit with these paths, docs.
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+SYSCONFDIR ?= /etc
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+DOCDIR     ?= $(PREFIX)/share/doc/mdcache
+INSTALLED_TOOLS := $(filter-out $(BUILD)/mdfeed,$(TOOLS))
+
+install: $(BUILD)/mdcache $(INSTALLED_TOOLS)
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SYSCONFDIR)/mdcache $(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
+	install -m 0755 $(BUILD)/mdcache $(INSTALLED_TOOLS) $(DESTDIR)$(BINDIR)/
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/mdcache/mdcache.ini ]; then \
+		echo "keeping $(DESTDIR)$(SYSCONFDIR)/mdcache/mdcache.ini; the new example is mdcache.ini.example"; \
+		install -m 0644 docs/mdcache.example.ini $(DESTDIR)$(SYSCONFDIR)/mdcache/mdcache.ini.example; \
+	else \
+		install -m 0644 docs/mdcache.example.ini $(DESTDIR)$(SYSCONFDIR)/mdcache/mdcache.ini; \
+	fi
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' -e 's|@DOCDIR@|$(DOCDIR)|g' \
+		tools/systemd/mdcache.service.in > $(DESTDIR)$(UNITDIR)/mdcache.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/mdcache.service
+	install -m 0644 README.md $(DESTDIR)$(DOCDIR)/
+	install -d $(DESTDIR)$(DOCDIR)/docs
+	install -m 0644 docs/*.md docs/mdcache.example.ini $(DESTDIR)$(DOCDIR)/docs/
+
+# The configuration stays: it is the operator's.
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/mdcache $(INSTALLED_TOOLS:$(BUILD)/%=$(DESTDIR)$(BINDIR)/%)
+	rm -f $(DESTDIR)$(UNITDIR)/mdcache.service
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 deps:
 	@bash tools/install-deps.sh
