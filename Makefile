@@ -38,6 +38,9 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
 # Shared by the generators (tools/mdfeed, bench/mdgen): model, encoders, targets.
 GEN_SRC  := $(wildcard tools/common/*.c)
 GEN_OBJ  := $(GEN_SRC:%.c=$(BUILD)/obj/%.o)
+# Shared by the operator tools (mdcache-inspect, mdcache-watch).
+TOOLLIB_SRC := $(wildcard tools/lib/*.c)
+TOOLLIB_OBJ := $(TOOLLIB_SRC:%.c=$(BUILD)/obj/%.o)
 TOOL_SRC := $(wildcard tools/*.c)
 TOOLS    := $(TOOL_SRC:tools/%.c=$(BUILD)/%)
 # bench/mdgen.c is the load generator, built as build/mdgen; the C
@@ -70,7 +73,11 @@ $(BUILD)/libfeedgen.a: $(GEN_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libfeedgen.a $(BUILD)/libmdcache.a
+$(BUILD)/libmdtool.a: $(TOOLLIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libmdtool.a $(BUILD)/libfeedgen.a $(BUILD)/libmdcache.a
 	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 $(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(BUILD)/libfeedgen.a $(BUILD)/libmdcache.a

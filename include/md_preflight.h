@@ -32,4 +32,14 @@ typedef enum md_preflight_rc {
 md_preflight_rc md_preflight(const md_config *cfg, const md_redis_target *t, char *msg,
                              size_t cap, md_topology *topo, bool *is_cluster);
 
+/* md_preflight on each seed of cfg->redis in turn (seed: the first one,
+ * resolved), until one answers: OK with *answered set (and, for a cluster
+ * node, *is_cluster and topo); REFUSED as soon as one refuses, msg naming
+ * it; UNREACHABLE when none answered, msg the first failure. With
+ * cluster = yes, a server whose INFO was refused (an ACL without +info) is
+ * taken as a cluster node on the operator's word, topo left empty. */
+md_preflight_rc md_preflight_seeds(const md_config *cfg, const md_redis_target *seed,
+                                   md_redis_target *answered, char *msg, size_t cap,
+                                   md_topology *topo, bool *is_cluster);
+
 #endif

@@ -14,6 +14,7 @@
 
 #include "md_bconn.h"
 #include "md_format.h"
+#include "md_topo_service.h"
 #include "md_topology.h"
 
 /* A cluster node: read its map (or say why it cannot be used). */
@@ -143,4 +144,44 @@ md_preflight_rc md_preflight(const md_config *cfg, const md_redis_target *t, cha
     md_bconn_close(&p);
     return rc == MD_BCONN_OK ? MD_PREFLIGHT_OK
            : rc == MD_BCONN_REFUSED ? MD_PREFLIGHT_REFUSED : MD_PREFLIGHT_UNREACHABLE;
+}
+
+md_preflight_rc md_preflight_seeds(const md_config *cfg, const md_redis_target *seed,
+                                   md_redis_target *answered, char *msg, size_t cap,
+                                   md_topology *topo, bool *is_cluster)
+{
+    const md_redis_url *u = &cfg->redis;
+    char err[512];
+    int n = u->kind == MD_REDIS_UNIX ? 1 : u->nseeds;
+    msg[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        md_redis_target t = *seed;
+        if (i > 0) {
+            md_topo_node nd = {.port = u->seeds[i].port};
+            snprintf(nd.host, sizeof nd.host, "%s", u->seeds[i].host);
+            if (md_topo_node_target(seed, &nd, &t, err, sizeof err)) {
+                if (!msg[0]) snprintf(msg, cap, "seed %s:%u: %s", nd.host, nd.port, err);
+                continue;
+            }
+        }
+        switch (md_preflight(cfg, &t, err, sizeof err, topo, is_cluster)) {
+        case MD_PREFLIGHT_OK:
+            if (!*is_cluster && cfg->cluster == MD_CLUSTER_YES) {
+                *is_cluster = true;
+                memset(topo, 0, sizeof *topo);
+                for (int s = 0; s < MD_SLOT_COUNT; s++) topo->owner[s] = MD_SLOT_NONE;
+            }
+            *answered = t;
+            snprintf(msg, cap, "%s", err);
+            return MD_PREFLIGHT_OK;
+        case MD_PREFLIGHT_REFUSED:
+            snprintf(msg, cap, "redis %s%s%s", t.display, strncmp(err, "TLS:", 4) == 0 ? ": " : " ",
+                     err);
+            return MD_PREFLIGHT_REFUSED;
+        case MD_PREFLIGHT_UNREACHABLE:
+            if (!msg[0]) snprintf(msg, cap, "redis %s not reachable: %s", t.display, err);
+            break;
+        }
+    }
+    return MD_PREFLIGHT_UNREACHABLE;
 }

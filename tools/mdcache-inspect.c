@@ -30,6 +30,7 @@
 #include <hiredis/hiredis.h>
 
 #include "md_bconn.h"
+#include "lib/md_tool.h"
 #include "md_config.h"
 #include "md_format.h"
 #include "md_preflight.h"
@@ -109,23 +110,11 @@ static listed_key *listed;
 static uint64_t nlisted;
 static bool truncated;
 
-static void die(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3), noreturn));
-static void die(int code, const char *fmt, ...)
-{
-    va_list ap;
-    fflush(stdout);
-    fputs(PROG ": ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    exit(code);
-}
 
 static void *xrealloc(void *p, size_t n)
 {
     void *q = realloc(p, n ? n : 1);
-    if (!q) die(1, "out of memory");
+    if (!q) md_tool_die(1, "out of memory");
     return q;
 }
 
@@ -140,13 +129,7 @@ static void usage(FILE *f)
           "Where and what (as mdcache takes them):\n"
           "  -c, --config FILE     mdcache's INI file: [redis] url/password/TLS and [keys]\n"
           "                        templates and prefix\n"
-          "      --redis URL       redis[s]://[user:pass@]host:port[,host:port...][/db],\n"
-          "                        unix:///path[?db=N]; default [redis] url, REDIS_URL,\n"
-          "                        CELERY_BROKER_URL, redis://localhost:6379/0\n"
-          "      --cluster auto|yes|no\n"
-          "      --cacert FILE, --cacertdir DIR, --cert FILE, --key FILE, --sni NAME,\n"
-          "      --insecure        TLS, as mdcache's options of the same name\n"
-          "  REDIS_PASSWORD supplies a password the URL lacks.\n"
+          MD_TOOL_REDIS_HELP
           "\n"
           "Output:\n"
           "      --json            one JSON object instead of tables\n"
@@ -168,18 +151,11 @@ static void usage(FILE *f)
 }
 
 enum {
-    O_JSON = 256, O_KEYS, O_CLASS, O_LIMIT, O_COUNT, O_FRESH, O_TIMEOUT,
-    /* forwarded to md_config_load */
-    O_REDIS, O_CLUSTER, O_CACERT, O_CACERTDIR, O_CERT, O_KEY, O_SNI, O_INSECURE,
+    O_JSON = MD_TOOL_O_OWN, O_KEYS, O_CLASS, O_LIMIT, O_COUNT, O_FRESH, O_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
-    {"config", required_argument, NULL, 'c'},   {"redis", required_argument, NULL, O_REDIS},
-    {"cluster", required_argument, NULL, O_CLUSTER},
-    {"cacert", required_argument, NULL, O_CACERT},
-    {"cacertdir", required_argument, NULL, O_CACERTDIR},
-    {"cert", required_argument, NULL, O_CERT},   {"key", required_argument, NULL, O_KEY},
-    {"sni", required_argument, NULL, O_SNI},     {"insecure", no_argument, NULL, O_INSECURE},
+    MD_TOOL_REDIS_OPTIONS,
     {"json", no_argument, NULL, O_JSON},         {"keys", required_argument, NULL, O_KEYS},
     {"class", required_argument, NULL, O_CLASS}, {"limit", required_argument, NULL, O_LIMIT},
     {"count", required_argument, NULL, O_COUNT}, {"fresh", required_argument, NULL, O_FRESH},
@@ -187,25 +163,15 @@ static const struct option long_opts[] = {
     {"help", no_argument, NULL, 'h'},            {NULL, 0, NULL, 0},
 };
 
-static double num_arg(const char *opt, const char *s, double lo, double hi, bool integer)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end || v < lo || v > hi || (integer && v != (double)(int64_t)v))
-        die(2, "--%s: expected %s %.15g..%.15g, got '%.64s'", opt, integer ? "an integer" : "a number",
-            lo, hi, s);
-    return v;
-}
 
 static void parse_args(int argc, char **argv, opts *o)
 {
     /* mdcache's own options go to md_config_load, so the URL, the file,
      * the environment and TLS are resolved and validated exactly as the
      * daemon does it. */
-    static char *fwd[64];
-    int nfwd = 0, ch;
-    fwd[nfwd++] = PROG;
+    static md_tool_args args;
+    int ch;
+    md_tool_prog = PROG;
     o->list_class = -1;
     o->limit = 100;
     o->count = 1000;
@@ -213,22 +179,11 @@ static void parse_args(int argc, char **argv, opts *o)
     o->timeout_s = 10;
     opterr = 0;
     while ((ch = getopt_long(argc, argv, ":c:h", long_opts, NULL)) != -1) {
-        const char *name = NULL;
+        if (md_tool_redis_option(&args, ch, optarg)) continue;
         switch (ch) {
         case 'h':
             usage(stdout);
             exit(0);
-        case 'c': name = "--config"; break;
-        case O_REDIS: name = "--redis"; break;
-        case O_CLUSTER: name = "--cluster"; break;
-        case O_CACERT: name = "--cacert"; break;
-        case O_CACERTDIR: name = "--cacertdir"; break;
-        case O_CERT: name = "--cert"; break;
-        case O_KEY: name = "--key"; break;
-        case O_SNI: name = "--sni"; break;
-        case O_INSECURE:
-            if (nfwd < 60) fwd[nfwd++] = "--insecure";
-            break;
         case O_JSON: o->json = true; break;
         case O_KEYS:
             o->keys_pattern = optarg;
@@ -239,38 +194,25 @@ static void parse_args(int argc, char **argv, opts *o)
             for (c = 0; c <= NCLASS; c++)
                 if (strcmp(optarg, class_names[c]) == 0) break;
             if (c > NCLASS && strcmp(optarg, "orders") != 0)
-                die(2, "--class: unknown class '%.64s' (price, price_fallback, positions, order, "
+                md_tool_die(2, "--class: unknown class '%.64s' (price, price_fallback, positions, order, "
                        "order_list, orders, balances, accounts, other)",
                     optarg);
             o->list_class = c > NCLASS ? NCLASS + 1 : c;
             o->listing = true;
             break;
         }
-        case O_LIMIT: o->limit = (uint64_t)num_arg("limit", optarg, 1, 1e9, true); break;
-        case O_COUNT: o->count = (unsigned)num_arg("count", optarg, 1, 1e6, true); break;
-        case O_FRESH: o->fresh_s = num_arg("fresh", optarg, 0.001, 1e9, false); break;
-        case O_TIMEOUT: o->timeout_s = num_arg("timeout", optarg, 0.001, 3600, false); break;
+        case O_LIMIT: o->limit = (uint64_t)md_tool_num("limit", optarg, 1, 1e9, true); break;
+        case O_COUNT: o->count = (unsigned)md_tool_num("count", optarg, 1, 1e6, true); break;
+        case O_FRESH: o->fresh_s = md_tool_num("fresh", optarg, 0.001, 1e9, false); break;
+        case O_TIMEOUT: o->timeout_s = md_tool_num("timeout", optarg, 0.001, 3600, false); break;
         case ':':
-            die(2, "option %s needs an argument (see --help)", argv[optind - 1]);
+            md_tool_die(2, "option %s needs an argument (see --help)", argv[optind - 1]);
         default:
-            die(2, "unknown option '%.64s' (see --help)", argv[optind - 1]);
-        }
-        if (name && nfwd < 60) {
-            fwd[nfwd++] = (char *)name;
-            fwd[nfwd++] = optarg;
+            md_tool_die(2, "unknown option '%.64s' (see --help)", argv[optind - 1]);
         }
     }
-    if (optind < argc) die(2, "unexpected argument '%.64s' (see --help)", argv[optind]);
-    /* The daemon insists on a feed and on CPUs that exist; neither matters
-     * here, so a placeholder feed and CPU 0 stand in for the file's. */
-    fwd[nfwd++] = "--listen";
-    fwd[nfwd++] = "file:///dev/null?format=jsonl";
-    fwd[nfwd++] = "--cpus";
-    fwd[nfwd++] = "0";
-    fwd[nfwd] = NULL;
-    char err[1024];
-    int rc = md_config_load(&cfg, nfwd, fwd, err, sizeof err);
-    if (rc != 0) die(2, "%s", rc > 0 ? "unexpected --help/--version" : err);
+    if (optind < argc) md_tool_die(2, "unexpected argument '%.64s' (see --help)", argv[optind]);
+    md_tool_load(&args, &cfg);
 }
 
 static void init_templates(void)
@@ -284,7 +226,7 @@ static void init_templates(void)
         bool sym = c <= C_FALLBACK;
         if (md_keytpl_init_vars(&tpl[c], cfg.key_prefix, t[c], sym ? "{symbol}" : "{account}",
                                 c == C_ORDER ? "{order_id}" : NULL))
-            die(2, "[keys] template '%s' is not usable", t[c]);
+            md_tool_die(2, "[keys] template '%s' is not usable", t[c]);
         tpl_on[c] = true;
     }
 }
@@ -363,7 +305,7 @@ static void conn_fail(node_conn *n)
     /* A server that stops answering mid-way would make every figure
      * partial; a script is better off with an error than with a count
      * that silently misses a node. */
-    die(1, "redis %s: %s", n->display, n->c.msg[0] ? n->c.msg : "connection lost");
+    md_tool_die(1, "redis %s: %s", n->display, n->c.msg[0] ? n->c.msg : "connection lost");
 }
 
 static redisReply *reply(node_conn *n)
@@ -389,18 +331,18 @@ static void node_open(node_conn *n, const md_redis_target *t, bool select_db, do
     md_bconn_deadline(&n->c, cfg.connect_timeout_s);
     md_bconn_rc rc = md_bconn_open(&n->c, t);
     if (rc != MD_BCONN_OK)
-        die(rc == MD_BCONN_REFUSED ? 2 : 1, "redis %s: %s", t->display, n->c.msg);
+        md_tool_die(rc == MD_BCONN_REFUSED ? 2 : 1, "redis %s: %s", t->display, n->c.msg);
     md_bconn_deadline(&n->c, timeout_s);
     if (md_bconn_auth(&n->c, &cfg.redis)) {
         bool refused = strncmp(n->c.msg, "refused", 7) == 0;
-        die(refused ? 2 : 1, "redis %s: %s", t->display, n->c.msg);
+        md_tool_die(refused ? 2 : 1, "redis %s: %s", t->display, n->c.msg);
     }
     if (select_db && cfg.redis.db != 0) {
         char db[16];
         snprintf(db, sizeof db, "%d", cfg.redis.db);
         const char *a[2] = {"SELECT", db};
         redisReply *r = command(n, 2, a);
-        if (r->type == REDIS_REPLY_ERROR) die(2, "redis %s: SELECT %s: %s", t->display, db, r->str);
+        if (r->type == REDIS_REPLY_ERROR) md_tool_die(2, "redis %s: SELECT %s: %s", t->display, db, r->str);
         freeReplyObject(r);
     }
 }
@@ -571,10 +513,10 @@ static void scan_node(const md_redis_target *t, bool select_db, const opts *o, s
     for (uint64_t round = 0; round < (1ull << 40); round++) {
         const char *a[6] = {"SCAN", cursor, "MATCH", pattern, "COUNT", count};
         redisReply *r = command(&n, 6, a);
-        if (r->type == REDIS_REPLY_ERROR) die(2, "redis %s: SCAN: %s", t->display, r->str);
+        if (r->type == REDIS_REPLY_ERROR) md_tool_die(2, "redis %s: SCAN: %s", t->display, r->str);
         if (r->type != REDIS_REPLY_ARRAY || r->elements != 2 ||
             r->element[0]->type != REDIS_REPLY_STRING || r->element[1]->type != REDIS_REPLY_ARRAY)
-            die(1, "redis %s: SCAN: unexpected reply", t->display);
+            md_tool_die(1, "redis %s: SCAN: unexpected reply", t->display);
         snprintf(cursor, sizeof cursor, "%s", r->element[0]->str);
         batch(&n, o, row, node_ix, r->element[1]->element, r->element[1]->elements);
         freeReplyObject(r);
@@ -785,64 +727,20 @@ static void print_listing(const opts *o, bool cluster)
 
 /* ---- main --------------------------------------------------------------- */
 
-/* mdcache's start-up check on each seed in turn: the first that answers
- * says whether this is a cluster (INFO cluster) and is where the map is
- * read. Refusals end here with exit 2, silence with exit 1. */
-static void find_server(md_redis_target *seed, md_redis_target *answered, bool *cluster)
-{
-    const md_redis_url *u = &cfg.redis;
-    static md_topology probe;
-    char err[512], first[2048] = "";
-    int n = u->kind == MD_REDIS_UNIX ? 1 : u->nseeds;
-    for (int i = 0; i < n; i++) {
-        md_redis_target t = *seed;
-        if (i > 0) {
-            md_topo_node nd = {.port = u->seeds[i].port};
-            snprintf(nd.host, sizeof nd.host, "%s", u->seeds[i].host);
-            if (md_topo_node_target(seed, &nd, &t, err, sizeof err)) {
-                if (!first[0]) snprintf(first, sizeof first, "seed %s:%u: %s", nd.host, nd.port, err);
-                continue;
-            }
-        }
-        switch (md_preflight(&cfg, &t, err, sizeof err, &probe, cluster)) {
-        case MD_PREFLIGHT_OK:
-            /* INFO refused (an ACL without +info): --cluster yes is the
-             * operator's word, as for mdcache. */
-            if (!*cluster && cfg.cluster == MD_CLUSTER_YES) *cluster = true;
-            *answered = t;
-            return;
-        case MD_PREFLIGHT_REFUSED:
-            die(2, "redis %s%s%s", t.display, strncmp(err, "TLS:", 4) == 0 ? ": " : " ", err);
-        case MD_PREFLIGHT_UNREACHABLE:
-            if (!first[0]) snprintf(first, sizeof first, "redis %s not reachable: %s", t.display, err);
-            break;
-        }
-    }
-    die(1, "%s%s", first, n > 1 ? " (and no other seed answered)" : "");
-}
-
 int main(int argc, char **argv)
 {
     opts o = {0};
     parse_args(argc, argv, &o);
     init_templates();
 
-    md_redis_target seed;
+    md_redis_target seed, answered;
     char err[1024];
-    if (md_redis_resolve(&cfg.redis, &seed, err, sizeof err)) die(2, "%s", err);
-    md_tls_ctx *tls = NULL;
-    if (cfg.redis.kind == MD_REDIS_TLS) {
-        tls = md_tls_ctx_new(&cfg, cfg.tls_sni[0] ? cfg.tls_sni : cfg.redis.host, err, sizeof err);
-        if (!tls) die(2, "%s", err);
-        seed.tls = tls;
-    }
+    bool cluster = false;
+    md_tool_find_server(&cfg, &seed, &answered, &cluster);
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 
-    md_redis_target answered;
-    bool cluster = false;
-    find_server(&seed, &answered, &cluster);
 
     char url[1100];
     md_redis_url_redact(cfg.redis_url, url, sizeof url);
@@ -858,16 +756,16 @@ int main(int argc, char **argv)
         md_bconn_deadline(&n.c, o.timeout_s);
         if (md_topology_fetch(&topo, &n.c, cfg.redis.kind == MD_REDIS_TLS,
                               answered.host[0] ? answered.host : cfg.redis.host, err, sizeof err))
-            die(1, "redis %s: cannot read the cluster's slot map: %s", answered.display, err);
+            md_tool_die(1, "redis %s: cannot read the cluster's slot map: %s", answered.display, err);
         md_bconn_close(&n.c);
-        if (topo.nnodes == 0) die(1, "redis %s: the cluster has no primary", answered.display);
+        if (topo.nnodes == 0) md_tool_die(1, "redis %s: the cluster has no primary", answered.display);
         rows = xrealloc(NULL, topo.nnodes * sizeof *rows);
         memset(rows, 0, topo.nnodes * sizeof *rows);
         nrows = topo.nnodes;
         static md_redis_target nodes[MD_TOPO_MAX_NODES];
         for (size_t i = 0; i < nrows; i++)
             if (md_topo_node_target(&seed, &topo.nodes[i], &nodes[i], err, sizeof err))
-                die(1, "cluster node %s:%u: %s", topo.nodes[i].host, topo.nodes[i].port, err);
+                md_tool_die(1, "cluster node %s:%u: %s", topo.nodes[i].host, topo.nodes[i].port, err);
         for (size_t i = 0; i < nrows && !(o.listing && truncated); i++)
             scan_node(&nodes[i], false, &o, i);
     }
@@ -875,6 +773,6 @@ int main(int argc, char **argv)
     if (o.listing) print_listing(&o, cluster);
     else if (o.json) print_json_stats(&o, url, cluster);
     else print_table_stats(&o, url, cluster);
-    md_tls_ctx_free(tls);
+    md_tls_ctx_free(seed.tls);
     return 0;
 }
