@@ -12,11 +12,13 @@ import os
 import struct
 import subprocess
 
-from harness import (CONVERGE_TIMEOUT, ROOT, SLOW, MdTestCase, bin1_trade, free_port, jl, Num,
+from harness import (CONVERGE_TIMEOUT, MDCACHE_BIN, SLOW, MdTestCase, bin1_trade, free_port, jl, Num,
                      parse_counters, price_json, run_mdfeed, wait_for)
 from test_mdfeed_accounts import LONG_INI, same
 
-REPLAY_BIN = os.environ.get("MDCACHE_REPLAY_BIN", os.path.join(ROOT, "build", "mdcache-replay"))
+# Next to the daemon under test (build/ or build-san/, as tests/run.sh sets it).
+REPLAY_BIN = os.environ.get("MDCACHE_REPLAY_BIN",
+                            os.path.join(os.path.dirname(MDCACHE_BIN), "mdcache-replay"))
 
 
 def run_replay(args, timeout=120):
