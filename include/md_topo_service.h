@@ -11,7 +11,8 @@
  * copies it (md_topo_service_get, a trylock and a memcpy) at the top of a
  * loop turn. Requests that arrive while a refresh runs are served by the
  * next one: a burst of redirects costs one refresh, not one per reply.
- * Refreshes are at least MD_TOPO_MIN_GAP_MS apart, and one runs every
+ * Refreshes are at least MD_TOPO_MIN_GAP_MS apart (up to MD_TOPO_MAX_GAP_MS
+ * once they have found the same map for MD_TOPO_SETTLE_MS), and one runs every
  * MD_TOPO_PERIOD_S anyway, so new primaries are found without a MOVED.
  */
 #ifndef MD_TOPO_SERVICE_H
@@ -27,6 +28,8 @@
 #include "md_topology.h"
 
 #define MD_TOPO_MIN_GAP_MS 100
+#define MD_TOPO_MAX_GAP_MS 2000 /* the gap once refreshes keep finding the same map */
+#define MD_TOPO_SETTLE_MS 30000 /* ... for this long */
 #define MD_TOPO_PERIOD_S 5.0
 
 typedef struct md_topo_service {

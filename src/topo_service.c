@@ -172,10 +172,11 @@ static void resolve_nodes(const md_redis_target *seed, md_topology *t)
     }
 }
 
-static void publish(md_topo_service *s, md_topology *t)
+/* True if t differs from the map published before (and is now it). */
+static bool publish(md_topo_service *s, md_topology *t)
 {
     atomic_fetch_add(&s->refreshes, 1);
-    if (same_map(&s->cur, t)) return;
+    if (same_map(&s->cur, t)) return false;
     resolve_nodes(s->seed, t);
     pthread_mutex_lock(&s->mu);
     memcpy(&s->cur, t, sizeof s->cur);
@@ -186,6 +187,7 @@ static void publish(md_topo_service *s, md_topology *t)
     char desc[1024];
     md_topology_describe(t, desc, sizeof desc);
     md_info("cluster: slot map version %u: %s", v, desc);
+    return true;
 }
 
 /* Waits up to ms, or until signalled. `wanted`: a request was already
@@ -210,8 +212,16 @@ static void *run(void *arg)
 {
     md_topo_service *s = arg;
     const md_config *cfg = s->cfg;
-    const int64_t gap = MD_TOPO_MIN_GAP_MS, period = (int64_t)(MD_TOPO_PERIOD_S * 1000);
+    const int64_t period = (int64_t)(MD_TOPO_PERIOD_S * 1000);
+    /* Requests are served MD_TOPO_MIN_GAP_MS apart while the map moves (a
+     * failover changes it twice within seconds: the primary flagged
+     * failed, then its replica promoted). Once it has not changed for
+     * MD_TOPO_SETTLE_MS, refreshes that find nothing new stretch the gap
+     * to MD_TOPO_MAX_GAP_MS, so a primary that stays dead without a
+     * replica costs its cluster a CLUSTER SHARDS every 2 s, not ten a
+     * second. */
     int64_t last = md_bconn_now_ms(); /* the initial map was read just now */
+    int64_t gap = MD_TOPO_MIN_GAP_MS, changed_ms = last;
     int64_t retry_at = 0;             /* after a refresh that reached no node */
     double backoff = cfg->reconnect_min_s;
     while (!atomic_load(&s->stop)) {
@@ -242,7 +252,11 @@ static void *run(void *arg)
         }
         retry_at = 0;
         backoff = cfg->reconnect_min_s;
-        publish(s, best);
+        if (publish(s, best)) changed_ms = now;
+        if (now - changed_ms < MD_TOPO_SETTLE_MS)
+            gap = MD_TOPO_MIN_GAP_MS;
+        else
+            gap = gap * 2 > MD_TOPO_MAX_GAP_MS ? MD_TOPO_MAX_GAP_MS : gap * 2;
         /* Slots without a primary (a failover under way): ask again after
          * the gap until a promoted replica owns them. */
         if (rc == 0) atomic_store(&s->want, 1);
