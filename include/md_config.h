@@ -70,6 +70,7 @@ typedef struct md_config {
     double stats_interval_s;   /* stats_interval = 5 (0 = off) */
     int idle;                  /* idle = wait (MD_IDLE_WAIT) | spin (MD_IDLE_SPIN) */
     char report_file[1024];    /* report_file = "" (off): JSON counters + histograms at exit */
+    char metrics_addr[128];    /* metrics = "" (off): HOST:PORT serving Prometheus /metrics */
     uint32_t max_keys;         /* max_keys = 1000000 (whole process) */
     uint32_t max_accounts;     /* max_accounts = 100000 (whole process) */
     uint32_t max_positions;    /* max_positions = 1000 per account */
@@ -149,6 +150,10 @@ void md_config_print(const md_config *cfg, void *file /* FILE* */);
 int md_redis_url_parse(const char *url, md_redis_url *out, char *err, size_t errlen);
 int md_listen_parse(const char *spec, md_listen_spec *out, char *err, size_t errlen);
 int md_cpus_parse(const char *list, int *cpus, int max, int *n, char *err, size_t errlen);
+/* "127.0.0.1:9464" or "[::1]:9464": numeric host (brackets removed) and
+ * port 1..65535. */
+int md_addr_parse(const char *s, char *host, size_t hostcap, uint16_t *port, char *err,
+                  size_t errlen);
 
 /* Writes a message into err (if any) and returns -1: the error path of
  * every parser above. */

@@ -21,6 +21,7 @@
 #include "md_config.h"
 #include "md_hist.h"
 #include "md_listen.h"
+#include "md_metrics.h"
 #include "md_redis.h"
 #include "md_ring.h"
 #include "md_state.h"
@@ -70,6 +71,10 @@ typedef struct md_worker {
     md_hist *h_latency;    /* receipt of the oldest coalesced tick -> Redis ack, ns */
     md_hist *h_rtt;        /* batch send -> last reply, ns */
     md_hist *h_batch;      /* keys per batch */
+    /* Coarse live copies for the metrics endpoint, refreshed by publish()
+     * when metrics are on; hpub_seen: each histogram's count at the last. */
+    md_hist_pub hpub[MD_MH_COUNT];
+    uint64_t hpub_seen[MD_MH_COUNT];
     md_udp *udp;           /* one per UDP listener */
     int nudp;
     md_stream *streams;    /* connection slots */

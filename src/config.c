@@ -16,6 +16,7 @@
  * continuation of the previous value (Python-style multi-line values) --
  * surprising in a file where every value is one word.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <ini.h>
@@ -55,6 +56,7 @@ typedef enum key_kind {
     K_SECONDS,  /* double, decimal seconds in [min, max] */
     K_FRACTION, /* double strictly between min and max */
     K_STR,      /* char[size] */
+    K_ADDR,     /* char[size] holding HOST:PORT, numeric host (md_addr_parse) */
     K_TEMPLATE, /* char[size] holding exactly one "{symbol}" */
     K_LOGLEVEL,
     K_ENUM,     /* int: index into key_def.names */
@@ -89,6 +91,7 @@ enum key_id {
     KEY_LOG_LEVEL,
     KEY_STATS_INTERVAL,
     KEY_REPORT_FILE,
+    KEY_METRICS,
     KEY_IDLE,
     KEY_MAX_KEYS,
     KEY_MAX_ACCOUNTS,
@@ -163,6 +166,8 @@ static const key_def keys[NKEYS] = {
                             "seconds between stats lines (0 = off)"},
     [KEY_REPORT_FILE] = {"mdcache", "report_file", K_STR, OFF(report_file), SZ(report_file), 0, 0,
                          0, "report", "JSON counters and latency histograms written at exit"},
+    [KEY_METRICS] = {"mdcache", "metrics", K_ADDR, OFF(metrics_addr), SZ(metrics_addr), 0, 0, 0,
+                     "metrics", "Prometheus /metrics on HOST:PORT, e.g. 127.0.0.1:9464 (empty = off)"},
     [KEY_IDLE] = {"mdcache", "idle", K_ENUM, OFF(idle), 0, 0, 0, 0, "idle",
                   "wait: idle workers sleep (shared machines); spin: they poll, for isolated cores"},
     [KEY_MAX_KEYS] = {"mdcache", "max_keys", K_U32, OFF(max_keys), 0, 1, 1000000000, 0, "max-keys",
@@ -400,6 +405,43 @@ static const char *template_problem(const key_def *k, const char *v)
     return NULL;
 }
 
+int md_addr_parse(const char *s, char *host, size_t hostcap, uint16_t *port, char *err,
+                  size_t errlen)
+{
+    static const char want[] = "expected HOST:PORT with a numeric IPv4 or [IPv6] address, e.g. "
+                               "127.0.0.1:9464";
+    const char *colon, *h = s;
+    size_t hlen;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close[1] != ':') return md_config_errf(err, errlen, "%s, got '%.64s'", want, s);
+        h = s + 1;
+        hlen = (size_t)(close - h);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (!colon) return md_config_errf(err, errlen, "%s, got '%.64s'", want, s);
+        hlen = (size_t)(colon - s);
+    }
+    char tmp[64];
+    unsigned char bin[16];
+    if (hlen == 0 || hlen >= sizeof tmp || hlen >= hostcap)
+        return md_config_errf(err, errlen, "%s, got '%.64s'", want, s);
+    memcpy(tmp, h, hlen);
+    tmp[hlen] = '\0';
+    /* Numeric only: a name would be resolved once at start-up and could
+     * silently bind somewhere other than the operator meant. */
+    int fam = s[0] == '[' ? AF_INET6 : AF_INET;
+    if (inet_pton(fam, tmp, bin) != 1)
+        return md_config_errf(err, errlen, "%s, got '%.64s'", want, s);
+    unsigned long long p;
+    if (!parse_u64(colon + 1, &p) || p < 1 || p > 65535)
+        return md_config_errf(err, errlen, "port must be 1..65535, got '%.64s'", s);
+    memcpy(host, tmp, hlen + 1);
+    *port = (uint16_t)p;
+    return 0;
+}
+
 /* Sets one scalar key from text; `why` gets the reason on failure. Shared
  * by the INI handler and the command-line overrides. */
 static int set_key(md_config *cfg, const key_def *k, const char *v, char *why, size_t whylen)
@@ -435,6 +477,16 @@ static int set_key(md_config *cfg, const key_def *k, const char *v, char *why, s
         if (bad)
             return md_config_errf(why, whylen, "%s%s, got '%.64s'", bad,
                                   k->flags & F_EMPTY_OK ? " (or be empty)" : "", v);
+        memcpy(str_at(cfg, k), v, len + 1);
+        return 0;
+    }
+    case K_ADDR: {
+        size_t len = strlen(v);
+        char host[64];
+        uint16_t port;
+        if (len >= k->size)
+            return md_config_errf(why, whylen, "too long (%zu bytes, max %zu)", len, k->size - 1);
+        if (len && md_addr_parse(v, host, sizeof host, &port, why, whylen) < 0) return -1;
         memcpy(str_at(cfg, k), v, len + 1);
         return 0;
     }
@@ -506,6 +558,7 @@ static void fmt_key(const md_config *cfg, const key_def *k, char *buf, size_t ca
         fmt_seconds(*cdbl_at(cfg, k), buf, cap);
         break;
     case K_STR:
+    case K_ADDR:
     case K_TEMPLATE:
         snprintf(buf, cap, "%s", cstr_at(cfg, k));
         break;
@@ -903,6 +956,12 @@ static int validate(const md_config *cfg, const char *cpus_where, char *err, siz
     }
     if (count_symbol(cfg->price_key) != 1)
         return md_config_errf(err, errlen, "[keys] price_key: must contain {symbol} exactly once");
+    if (cfg->metrics_addr[0]) {
+        char host[64], why[160];
+        uint16_t port;
+        if (md_addr_parse(cfg->metrics_addr, host, sizeof host, &port, why, sizeof why) < 0)
+            return md_config_errf(err, errlen, "[mdcache] metrics: %s", why);
+    }
     for (int id = 0; id < NKEYS; id++) {
         const key_def *k = &keys[id];
         const char *bad = k->kind == K_TEMPLATE && (k->flags & F_ACCOUNT)
@@ -1061,6 +1120,7 @@ static const struct option long_opts[] = {
     {"stats-interval", required_argument, NULL, OPT_KEY + KEY_STATS_INTERVAL},
     {"max-keys", required_argument, NULL, OPT_KEY + KEY_MAX_KEYS},
     {"report", required_argument, NULL, OPT_KEY + KEY_REPORT_FILE},
+    {"metrics", required_argument, NULL, OPT_KEY + KEY_METRICS},
     {"idle", required_argument, NULL, OPT_KEY + KEY_IDLE},
     {"shutdown-timeout", required_argument, NULL, OPT_KEY + KEY_SHUTDOWN_TIMEOUT},
     {"reply-timeout", required_argument, NULL, OPT_KEY + KEY_REPLY_TIMEOUT},
@@ -1096,6 +1156,7 @@ static void usage(FILE *f)
             "      --stats-interval SECS  stats line on stderr every SECS (0 = off)\n"
             "      --max-keys N           most keys held in memory\n"
             "      --report FILE          write JSON counters and histograms at exit\n"
+            "      --metrics HOST:PORT    serve Prometheus metrics at http://HOST:PORT/metrics\n"
             "      --idle wait|spin       idle workers sleep (default) or poll (isolated cores)\n"
             "      --shutdown-timeout SECS  on SIGTERM, how long to try to flush\n"
             "      --reply-timeout SECS   reconnect when Redis leaves a batch unanswered\n"

@@ -97,3 +97,35 @@ uint64_t md_hist_quantile(const md_hist *h, double q)
     }
     return h->max;
 }
+
+void md_hist_publish(md_hist_pub *p, const md_hist *h, const uint64_t *bounds, size_t n)
+{
+    uint64_t run = 0;
+    size_t j = 0;
+    for (size_t i = 0; i < MD_HIST_BUCKETS; i++) {
+        if (!h->b[i]) continue;
+        uint64_t up = md_hist_upper(i);
+        while (j < n && up > bounds[j])
+            atomic_store_explicit(&p->le[j++], run, memory_order_relaxed);
+        run += h->b[i];
+    }
+    while (j < n) atomic_store_explicit(&p->le[j++], run, memory_order_relaxed);
+    atomic_store_explicit(&p->sum, h->sum, memory_order_relaxed);
+    /* Release after the buckets: a reader that acquires count sees buckets
+     * at least as new. */
+    atomic_store_explicit(&p->count, run, memory_order_release);
+}
+
+void md_hist_pub_read(const md_hist_pub *p, md_hist_snap *out, size_t n)
+{
+    memset(out, 0, sizeof *out);
+    out->count = atomic_load_explicit(&p->count, memory_order_acquire);
+    out->sum = atomic_load_explicit(&p->sum, memory_order_relaxed);
+    for (size_t j = 0; j < n && j < MD_HIST_PUB_MAX; j++) {
+        uint64_t v = atomic_load_explicit(&p->le[j], memory_order_relaxed);
+        /* A bucket published after count was read may be ahead of it. */
+        out->le[j] = v < out->count ? v : out->count;
+    }
+    for (size_t j = 1; j < n && j < MD_HIST_PUB_MAX; j++)
+        if (out->le[j] < out->le[j - 1]) out->le[j] = out->le[j - 1];
+}

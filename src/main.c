@@ -6,7 +6,8 @@
  * Exit codes: 0 clean (every dirty key flushed), 1 runtime failure or keys
  * left unwritten at shutdown, 2 configuration error, including what Redis
  * refused at start-up (credentials, certificate, database): retrying cannot
- * fix those, and a supervisor should not restart into them.
+ * fix those, and a supervisor should not restart into them. A metrics
+ * address that cannot be bound is one too.
  */
 #include <errno.h>
 #include <signal.h>
@@ -19,6 +20,7 @@
 #include "md_expiry.h"
 #include "md_listen.h"
 #include "md_log.h"
+#include "md_metrics.h"
 #include "md_preflight.h"
 #include "md_redis.h"
 #include "md_stats.h"
@@ -76,7 +78,7 @@ static int write_report(md_runtime *rt, const char *path, uint64_t left)
     }
     fprintf(f, "{\"system\":\"mdcache\",\"version\":\"%s\",\"workers\":%d", MD_VERSION,
             rt->nworkers);
-#define MD_REPORT_FIELD(n) fprintf(f, ",\"%s\":%llu", #n, (unsigned long long)s.n);
+#define MD_REPORT_FIELD(n, ...) fprintf(f, ",\"%s\":%llu", #n, (unsigned long long)s.n);
     MD_STATS_FIELDS(MD_REPORT_FIELD)
 #undef MD_REPORT_FIELD
     fprintf(f, ",\"ticks\":%llu,\"write_errors\":%llu,\"unflushed\":%llu",
@@ -182,12 +184,21 @@ int main(int argc, char **argv)
         fprintf(stderr, "mdcache: configuration OK\n");
         return 0;
     }
+    /* Bound before anything starts, so that a taken port is an immediate,
+     * plain configuration error rather than a daemon without its metrics. */
+    md_metrics *metrics = NULL;
+    if (cfg.metrics_addr[0] && !(metrics = md_metrics_open(&cfg, err, sizeof err))) {
+        fprintf(stderr, "mdcache: %s\n", err);
+        md_tls_ctx_free(tls);
+        return 2;
+    }
     if (tls && md_tls_ctx_insecure(tls))
         md_warn("TLS peer verification is OFF (--insecure): redis %s is not authenticated",
                 rt.redis_target.display);
     static md_topology topo;
     bool cluster = false;
     if (start_check(&cfg, &rt.redis_target, &topo, &cluster) != 0) {
+        md_metrics_close(metrics);
         md_tls_ctx_free(tls);
         return 2;
     }
@@ -196,6 +207,7 @@ int main(int argc, char **argv)
         rt.topo = &topo_svc;
         if (md_topo_service_start(&topo_svc, &cfg, &rt.redis_target, &topo)) {
             md_error("could not start the cluster topology thread");
+            md_metrics_close(metrics);
             md_tls_ctx_free(tls);
             return 1;
         }
@@ -213,18 +225,27 @@ int main(int argc, char **argv)
 
     if (md_listen_open(rt.listeners, &cfg, err, sizeof err)) {
         md_error("%s", err);
+        md_metrics_close(metrics);
         md_tls_ctx_free(tls);
         return 1;
     }
     if (md_runtime_start(&rt)) {
         md_error("could not start the workers");
         md_listen_close(rt.listeners, &cfg);
+        md_metrics_close(metrics);
         md_tls_ctx_free(tls);
         return 1;
     }
     /* Its thread inherits the signal mask blocked above, like the workers. */
     if (md_expiry_start(&expiry, &cfg, &rt.redis_target, rt.topo))
         md_warn("expiry watcher could not start: stale keys will not be counted");
+    if (metrics && md_metrics_start(metrics, &rt, &expiry)) {
+        /* The workers run and Redis is being written: losing the
+         * endpoint is not worth losing that. */
+        md_error("metrics thread could not start: %s is not served", cfg.metrics_addr);
+        md_metrics_close(metrics);
+        metrics = NULL;
+    }
     char url[1100];
     md_redis_url_redact(cfg.redis_url, url, sizeof url);
     char cpus[256];
@@ -236,6 +257,7 @@ int main(int argc, char **argv)
     for (int i = 0; i < cfg.nlisten; i++) md_info("listening on %s", cfg.listen[i].spec);
     md_info("redis %s (from %s), keys %s, ttl %us", url, cfg.redis_url_from, cfg.price_key,
             cfg.price_ttl_s);
+    if (metrics) md_info("metrics on http://%s/metrics", cfg.metrics_addr);
 
     double iv = cfg.stats_interval_s > 0 ? cfg.stats_interval_s : 1.0;
     struct timespec wait = {(time_t)iv, (long)((iv - (double)(time_t)iv) * 1e9)};
@@ -256,6 +278,9 @@ int main(int argc, char **argv)
         }
         if (sig < 0 && errno == EAGAIN && cfg.stats_interval_s > 0) print_stats(&rt, "stats", 0);
     }
+    /* Before the expiry watcher, whose mirror it reads (the workers' last
+     * until md_runtime_free). */
+    md_metrics_close(metrics);
     md_expiry_stop(&expiry);
     uint64_t left = md_runtime_stop(&rt);
     if (rt.topo) md_topo_service_stop(rt.topo);

@@ -5,7 +5,7 @@
 
 void md_stats_publish(md_stats_mirror *m, const md_stats *s)
 {
-#define PUB(n) atomic_store_explicit(&m->n, s->n, memory_order_relaxed);
+#define PUB(n, ...) atomic_store_explicit(&m->n, s->n, memory_order_relaxed);
     MD_STATS_FIELDS(PUB)
 #undef PUB
     for (int i = 0; i < MD_DERR_COUNT; i++)
@@ -14,7 +14,7 @@ void md_stats_publish(md_stats_mirror *m, const md_stats *s)
 
 void md_stats_collect(md_stats *sum, const md_stats_mirror *m)
 {
-#define COL(n) sum->n += atomic_load_explicit(&m->n, memory_order_relaxed);
+#define COL(n, ...) sum->n += atomic_load_explicit(&m->n, memory_order_relaxed);
     MD_STATS_FIELDS(COL)
 #undef COL
     for (int i = 0; i < MD_DERR_COUNT; i++)
@@ -24,7 +24,7 @@ void md_stats_collect(md_stats *sum, const md_stats_mirror *m)
 int md_stats_format(const md_stats *s, int with_errors, char *buf, size_t cap)
 {
     size_t off = 0;
-#define FMT(n)                                                                                     \
+#define FMT(n, ...)                                                                                   \
     if (off < cap) off += (size_t)snprintf(buf + off, cap - off, "%s%s=%llu", off ? " " : "", #n,  \
                                            (unsigned long long)s->n);
     MD_STATS_FIELDS(FMT)

@@ -727,6 +727,17 @@ static void publish(md_worker *w)
     int64_t to = (int64_t)(w->rt->cfg->source_timeout_s * 1e9);
     w->st.live_sources = md_sources_live(&w->sources, w->now, to);
     md_stats_publish(&w->pub, &w->st);
+    if (w->rt->cfg->metrics_addr[0]) {
+        const md_hist *h[MD_MH_COUNT] = {w->h_latency, w->h_rtt, w->h_batch};
+        for (int k = 0; k < MD_MH_COUNT; k++) {
+            /* A fold reads the whole 30 KB histogram: skip it when nothing
+             * was recorded since the last one, the common case when idle. */
+            if (h[k]->count == w->hpub_seen[k]) continue;
+            w->hpub_seen[k] = h[k]->count;
+            md_hist_publish(&w->hpub[k], h[k], md_metrics_hists[k].bounds,
+                            md_metrics_hists[k].nbounds);
+        }
+    }
 }
 
 static void stop_reading(md_worker *w)

@@ -131,6 +131,7 @@ static const char every_key[] = "; every key, none at its default\n"
                                 "log_level = debug\n"
                                 "stats_interval = 0\n"
                                 "report_file = /tmp/md-report.json\n"
+                                "metrics = [::1]:9464\n"
                                 "idle = spin\n"
                                 "max_keys = 5000\n"
                                 "max_accounts = 50\n"
@@ -181,6 +182,7 @@ static void check_every_key(const md_config *c)
     assert_int_equal(c->log_level, MD_LOG_DEBUG);
     assert_true(c->stats_interval_s == 0.0);
     assert_string_equal(c->report_file, "/tmp/md-report.json");
+    assert_string_equal(c->metrics_addr, "[::1]:9464");
     assert_int_equal(c->idle, MD_IDLE_SPIN);
     assert_int_equal(c->max_keys, 5000);
     assert_true(c->shutdown_timeout_s == 1.5);
@@ -457,8 +459,9 @@ static void test_cli_basics(void **state)
     assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--listen", "tcp://127.0.0.1:2",
                           "--cpus", "1-1", "--log-level", "error", "--stats-interval", "0.5",
                           "--max-keys", "77", "--redis", "unix:///tmp/r.sock?db=2", "--idle",
-                          "spin", "--report", "/tmp/r.json"),
+                          "spin", "--report", "/tmp/r.json", "--metrics", "127.0.0.1:9464"),
                      0);
+    assert_string_equal(cfg.metrics_addr, "127.0.0.1:9464");
     assert_int_equal(cfg.nlisten, 2);
     assert_int_equal(cfg.listen[1].kind, MD_LISTEN_TCP);
     assert_int_equal(cfg.ncpus, 1);
@@ -511,6 +514,24 @@ static void test_cli_errors(void **state)
     assert_string_equal(err, "--cluster: expected auto, yes or no, got 'on'");
     assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--cluster"), -1);
     assert_string_equal(err, "option --cluster needs an argument (see --help)");
+
+    /* --metrics: numeric host and a port, nothing resolved or defaulted. */
+    static const char *bad_metrics[] = {"9464", "localhost:9464", "127.0.0.1", "127.0.0.1:",
+                                        "127.0.0.1:0", "127.0.0.1:65536", "::1:9464",
+                                        "[::1]9464", "[127.0.0.1]:1", "1.2.3:80", ":80"};
+    for (size_t i = 0; i < sizeof bad_metrics / sizeof bad_metrics[0]; i++) {
+        assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--metrics", (char *)bad_metrics[i]),
+                         -1);
+        assert_non_null(strstr(err, "--metrics: "));
+    }
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--metrics", "localhost:9464"), -1);
+    assert_string_equal(err, "--metrics: expected HOST:PORT with a numeric IPv4 or [IPv6] "
+                             "address, e.g. 127.0.0.1:9464, got 'localhost:9464'");
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--metrics", "127.0.0.1:0"), -1);
+    assert_string_equal(err, "--metrics: port must be 1..65535, got '127.0.0.1:0'");
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--metrics", "0.0.0.0:9464"), 0);
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--metrics", ""), 0);
+    assert_string_equal(cfg.metrics_addr, "");
 }
 
 /* Sends stdout to a temp file between capture_begin and capture_end. */
@@ -558,6 +579,7 @@ static void test_help_version(void **state)
     static const char *must[] = {
         "Usage: mdcache", "--config FILE", "--redis URL", "--listen SPEC", "--cpus LIST",
         "--log-level", "--stats-interval", "--max-keys", "--report FILE", "--idle wait|spin",
+        "--metrics HOST:PORT", "metrics =",
         "--check-config", "--version", "--help",
         "REDIS_URL", "CELERY_BROKER_URL", "REDIS_PASSWORD", "[mdcache]", "[feeds]", "[redis]",
         "[keys]", "cpus = 0", "log_level = info", "stats_interval = 5", "max_keys = 1000000",
@@ -887,6 +909,7 @@ static void assert_same_config(const md_config *a, const md_config *b)
     assert_true(a->stats_interval_s == b->stats_interval_s);
     assert_int_equal(a->idle, b->idle);
     assert_string_equal(a->report_file, b->report_file);
+    assert_string_equal(a->metrics_addr, b->metrics_addr);
     assert_int_equal(a->max_keys, b->max_keys);
     assert_true(a->shutdown_timeout_s == b->shutdown_timeout_s);
     assert_int_equal(a->nlisten, b->nlisten);
