@@ -104,51 +104,34 @@ static void empty_map(md_topology *t)
     for (int s = 0; s < MD_SLOT_COUNT; s++) t->owner[s] = MD_SLOT_NONE;
 }
 
-/* The start-up check (md_preflight) on each seed in turn, until one
- * answers. A cluster node fills topo. Nonzero: exit 2, said on stderr. */
+/* The start-up check on each seed in turn (md_preflight_seeds). A cluster
+ * node fills topo. Nonzero: exit 2, said on stderr. */
 static int start_check(const md_config *cfg, md_redis_target *seed, md_topology *topo,
                        bool *cluster)
 {
-    const md_redis_url *u = &cfg->redis;
-    char err[1024], first[1024] = "";
-    for (int i = 0; i < (u->kind == MD_REDIS_UNIX ? 1 : u->nseeds); i++) {
-        md_redis_target t = *seed;
-        if (i > 0) {
-            md_topo_node n = {.port = u->seeds[i].port};
-            snprintf(n.host, sizeof n.host, "%s", u->seeds[i].host);
-            if (md_topo_node_target(seed, &n, &t, err, sizeof err)) {
-                md_warn("seed %s:%u: %s", n.host, n.port, err);
-                continue;
-            }
-        }
-        switch (md_preflight(cfg, &t, err, sizeof err, topo, cluster)) {
-        case MD_PREFLIGHT_OK:
-            if (*cluster) {
-                md_info("redis %s is a Redis Cluster node: %s", t.display, err);
-            } else if (cfg->cluster == MD_CLUSTER_YES) {
-                /* INFO was refused (an ACL without +info): take the
-                 * operator's word; the topology thread reads the map. */
-                *cluster = true;
-                empty_map(topo);
-            }
-            return 0;
-        case MD_PREFLIGHT_UNREACHABLE:
-            md_warn("redis %s not reachable at start-up (%s)%s", t.display, err,
-                    i + 1 < u->nseeds ? "; trying the next seed" : "");
-            if (!first[0]) snprintf(first, sizeof first, "%s", err);
-            break;
-        case MD_PREFLIGHT_REFUSED:
-            fprintf(stderr, "mdcache: redis %s%s%s\n", t.display,
-                    strncmp(err, "TLS:", 4) == 0 ? ": " : " ", err);
-            return -1;
-        }
+    char msg[2048];
+    md_redis_target answered;
+    switch (md_preflight_seeds(cfg, seed, &answered, msg, sizeof msg, topo, cluster)) {
+    case MD_PREFLIGHT_OK:
+        if (*cluster && topo->nnodes)
+            md_info("redis %s is a Redis Cluster node: %s", answered.display, msg);
+        else if (*cluster) /* INFO refused: cluster = yes is the operator's word */
+            md_info("redis %s: cluster = yes; the topology thread reads the slot map",
+                    answered.display);
+        return 0;
+    case MD_PREFLIGHT_REFUSED:
+        fprintf(stderr, "mdcache: %s\n", msg);
+        return -1;
+    case MD_PREFLIGHT_UNREACHABLE:
+        break;
     }
     /* Nobody answered: a server that is not up yet is not an error. With
      * several seeds, or cluster = yes, it is a cluster whose map the
      * topology thread keeps asking for. */
-    *cluster = cfg->cluster == MD_CLUSTER_YES || u->nseeds > 1;
+    *cluster = cfg->cluster == MD_CLUSTER_YES || cfg->redis.nseeds > 1;
     empty_map(topo);
-    md_warn("starting anyway (%s), retrying in the background", first);
+    md_warn("%s%s; starting anyway, retrying in the background", msg,
+            cfg->redis.nseeds > 1 ? ", nor any other seed" : "");
     return 0;
 }
 

@@ -179,7 +179,7 @@ md_preflight_rc md_preflight_seeds(const md_config *cfg, const md_redis_target *
                      err);
             return MD_PREFLIGHT_REFUSED;
         case MD_PREFLIGHT_UNREACHABLE:
-            if (!msg[0]) snprintf(msg, cap, "redis %s not reachable: %s", t.display, err);
+            if (!msg[0]) snprintf(msg, cap, "redis %s not reachable at start-up (%s)", t.display, err);
             break;
         }
     }
