@@ -69,6 +69,8 @@ typedef struct md_config {
     md_log_level log_level;    /* log_level = error|warn|info|debug (info) */
     double stats_interval_s;   /* stats_interval = 5 (0 = off) */
     int idle;                  /* idle = wait (MD_IDLE_WAIT) | spin (MD_IDLE_SPIN) */
+    uint32_t sched_priority;   /* sched_priority = 0 (normal) | 1..99: workers run SCHED_FIFO */
+    int mlock;                 /* mlock = no|yes: mlockall at start */
     char report_file[1024];    /* report_file = "" (off): JSON counters + histograms at exit */
     char metrics_addr[128];    /* metrics = "" (off): HOST:PORT serving Prometheus /metrics */
     uint32_t max_keys;         /* max_keys = 1000000 (whole process) */

@@ -93,6 +93,8 @@ enum key_id {
     KEY_REPORT_FILE,
     KEY_METRICS,
     KEY_IDLE,
+    KEY_SCHED_PRIORITY,
+    KEY_MLOCK,
     KEY_MAX_KEYS,
     KEY_MAX_ACCOUNTS,
     KEY_MAX_POSITIONS,
@@ -151,6 +153,7 @@ enum key_id {
  * the index. */
 static const char *const *const enum_names[NKEYS] = {
     [KEY_IDLE] = idle_names,           [KEY_INSECURE] = bool_names,
+    [KEY_MLOCK] = bool_names,
     [KEY_WATCH_EXPIRED] = bool_names,  [KEY_SET_NOTIFY_EVENTS] = bool_names,
     [KEY_PUBLISH_EVENTS] = bool_names, [KEY_CLUSTER] = cluster_names,
 };
@@ -170,6 +173,11 @@ static const key_def keys[NKEYS] = {
                      "metrics", "Prometheus /metrics on HOST:PORT, e.g. 127.0.0.1:9464 (empty = off)"},
     [KEY_IDLE] = {"mdcache", "idle", K_ENUM, OFF(idle), 0, 0, 0, 0, "idle",
                   "wait: idle workers sleep (shared machines); spin: they poll, for isolated cores"},
+    [KEY_SCHED_PRIORITY] = {"mdcache", "sched_priority", K_U32, OFF(sched_priority), 0, 0, 99, 0,
+                            "sched-priority",
+                            "0: normal scheduling; 1..99: workers run SCHED_FIFO at that priority"},
+    [KEY_MLOCK] = {"mdcache", "mlock", K_ENUM, OFF(mlock), 0, 0, 0, 0, NULL,
+                   "yes: lock mdcache's memory in RAM (mlockall), pages locked as they are used"},
     [KEY_MAX_KEYS] = {"mdcache", "max_keys", K_U32, OFF(max_keys), 0, 1, 1000000000, 0, "max-keys",
                       "most keys held in memory, whole process"},
     [KEY_MAX_ACCOUNTS] = {"mdcache", "max_accounts", K_U32, OFF(max_accounts), 0, 1, 100000000, 0,
@@ -1109,7 +1117,7 @@ void md_config_print(const md_config *cfg, void *file)
 
 /* ---- command line ---- */
 
-enum { OPT_CHECK = 0x100, OPT_VERSION, OPT_REDIS, OPT_LISTEN, OPT_INSECURE, OPT_KEY = 0x200 };
+enum { OPT_CHECK = 0x100, OPT_VERSION, OPT_REDIS, OPT_LISTEN, OPT_INSECURE, OPT_MLOCK, OPT_KEY = 0x200 };
 
 static const struct option long_opts[] = {
     {"config", required_argument, NULL, 'c'},
@@ -1131,6 +1139,8 @@ static const struct option long_opts[] = {
     {"key", required_argument, NULL, OPT_KEY + KEY_KEY},
     {"sni", required_argument, NULL, OPT_KEY + KEY_SNI},
     {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"mlock", no_argument, NULL, OPT_MLOCK},
+    {"sched-priority", required_argument, NULL, OPT_KEY + KEY_SCHED_PRIORITY},
     {"check-config", no_argument, NULL, OPT_CHECK},
     {"version", no_argument, NULL, OPT_VERSION},
     {"help", no_argument, NULL, 'h'},
@@ -1158,6 +1168,8 @@ static void usage(FILE *f)
             "      --report FILE          write JSON counters and histograms at exit\n"
             "      --metrics HOST:PORT    serve Prometheus metrics at http://HOST:PORT/metrics\n"
             "      --idle wait|spin       idle workers sleep (default) or poll (isolated cores)\n"
+            "      --sched-priority N     workers run SCHED_FIFO at priority N (1..99; 0 = normal)\n"
+            "      --mlock                lock mdcache's memory in RAM (mlockall)\n"
             "      --shutdown-timeout SECS  on SIGTERM, how long to try to flush\n"
             "      --reply-timeout SECS   reconnect when Redis leaves a batch unanswered\n"
             "      --cluster auto|yes|no  Redis Cluster: auto asks the server at start-up\n"
@@ -1259,6 +1271,9 @@ int md_config_load(md_config *cfg, int argc, char **argv, char *err, size_t errl
             break;
         case OPT_INSECURE:
             cli[KEY_INSECURE] = "yes";
+            break;
+        case OPT_MLOCK:
+            cli[KEY_MLOCK] = "yes";
             break;
         case OPT_LISTEN:
             if (ncli_listen >= MD_MAX_LISTEN)

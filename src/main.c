@@ -10,6 +10,10 @@
  * address that cannot be bound is one too.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -135,6 +139,53 @@ static int start_check(const md_config *cfg, md_redis_target *seed, md_topology 
     return 0;
 }
 
+/* mlock and sched_priority, checked before anything starts: a system
+ * that forbids them says so in one line (exit 2) rather than through a
+ * worker that cannot start. */
+static int apply_system(const md_config *cfg)
+{
+    if (cfg->mlock) {
+        /* MCL_ONFAULT: pages are locked as they are touched, so resident
+         * memory still follows the symbols held, not max_keys. */
+        int rc = mlockall(MCL_CURRENT | MCL_FUTURE | MCL_ONFAULT);
+        if (rc && errno == EINVAL) rc = mlockall(MCL_CURRENT | MCL_FUTURE); /* kernel < 4.4 */
+        if (rc) {
+            int e = errno;
+            struct rlimit rl;
+            char lim[64] = "unknown";
+            if (getrlimit(RLIMIT_MEMLOCK, &rl) == 0)
+                snprintf(lim, sizeof lim, rl.rlim_cur == RLIM_INFINITY ? "unlimited" : "%llu KiB",
+                         (unsigned long long)rl.rlim_cur / 1024);
+            fprintf(stderr,
+                    "mdcache: mlock = yes: mlockall: %s; RLIMIT_MEMLOCK is %s: raise it (ulimit "
+                    "-l unlimited, LimitMEMLOCK=infinity in a systemd unit) or give mdcache "
+                    "CAP_IPC_LOCK\n",
+                    strerror(e), lim);
+            return -1;
+        }
+    }
+    if (cfg->sched_priority) {
+        /* Probe on this thread, then back: workers get the policy when
+         * they are created. */
+        struct sched_param sp = {.sched_priority = (int)cfg->sched_priority};
+        int rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+        if (rc) {
+            struct rlimit rl;
+            char lim[32] = "unknown";
+            if (getrlimit(RLIMIT_RTPRIO, &rl) == 0)
+                snprintf(lim, sizeof lim, "%llu", (unsigned long long)rl.rlim_cur);
+            fprintf(stderr,
+                    "mdcache: sched_priority = %u: SCHED_FIFO refused: %s; needs CAP_SYS_NICE or "
+                    "RLIMIT_RTPRIO >= %u (it is %s; LimitRTPRIO= in a systemd unit)\n",
+                    cfg->sched_priority, strerror(rc), cfg->sched_priority, lim);
+            return -1;
+        }
+        sp.sched_priority = 0;
+        pthread_setschedparam(pthread_self(), SCHED_OTHER, &sp);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static md_config cfg;
@@ -166,6 +217,10 @@ int main(int argc, char **argv)
         md_tls_ctx_free(tls);
         fprintf(stderr, "mdcache: configuration OK\n");
         return 0;
+    }
+    if (apply_system(&cfg)) {
+        md_tls_ctx_free(tls);
+        return 2;
     }
     /* Bound before anything starts, so that a taken port is an immediate,
      * plain configuration error rather than a daemon without its metrics. */

@@ -942,6 +942,14 @@ int md_runtime_start(md_runtime *rt)
         CPU_ZERO(&set);
         CPU_SET(w->cpu, &set);
         int rc = pthread_attr_setaffinity_np(&attr, sizeof set, &set);
+        if (rc == 0 && cfg->sched_priority) {
+            /* Only the workers run SCHED_FIFO: the topology, expiry and
+             * metrics threads must never take a worker's core from it. */
+            struct sched_param sp = {.sched_priority = (int)cfg->sched_priority};
+            rc = pthread_attr_setinheritsched(&attr, PTHREAD_EXPLICIT_SCHED);
+            if (rc == 0) rc = pthread_attr_setschedpolicy(&attr, SCHED_FIFO);
+            if (rc == 0) rc = pthread_attr_setschedparam(&attr, &sp);
+        }
         if (rc == 0) rc = pthread_create(&w->thread, &attr, worker_main, w);
         pthread_attr_destroy(&attr);
         if (rc) {

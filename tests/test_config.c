@@ -133,6 +133,8 @@ static const char every_key[] = "; every key, none at its default\n"
                                 "report_file = /tmp/md-report.json\n"
                                 "metrics = [::1]:9464\n"
                                 "idle = spin\n"
+                                "sched_priority = 20\n"
+                                "mlock = yes\n"
                                 "max_keys = 5000\n"
                                 "max_accounts = 50\n"
                                 "max_positions = 7\n"
@@ -184,6 +186,8 @@ static void check_every_key(const md_config *c)
     assert_string_equal(c->report_file, "/tmp/md-report.json");
     assert_string_equal(c->metrics_addr, "[::1]:9464");
     assert_int_equal(c->idle, MD_IDLE_SPIN);
+    assert_int_equal(c->sched_priority, 20);
+    assert_int_equal(c->mlock, 1);
     assert_int_equal(c->max_keys, 5000);
     assert_true(c->shutdown_timeout_s == 1.5);
     assert_int_equal(c->nlisten, 3);
@@ -459,8 +463,11 @@ static void test_cli_basics(void **state)
     assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--listen", "tcp://127.0.0.1:2",
                           "--cpus", "1-1", "--log-level", "error", "--stats-interval", "0.5",
                           "--max-keys", "77", "--redis", "unix:///tmp/r.sock?db=2", "--idle",
-                          "spin", "--report", "/tmp/r.json", "--metrics", "127.0.0.1:9464"),
+                          "spin", "--report", "/tmp/r.json", "--metrics", "127.0.0.1:9464",
+                          "--sched-priority", "99", "--mlock"),
                      0);
+    assert_int_equal(cfg.sched_priority, 99);
+    assert_int_equal(cfg.mlock, 1);
     assert_string_equal(cfg.metrics_addr, "127.0.0.1:9464");
     assert_int_equal(cfg.nlisten, 2);
     assert_int_equal(cfg.listen[1].kind, MD_LISTEN_TCP);
@@ -484,6 +491,8 @@ static void test_cli_basics(void **state)
 static void test_cli_errors(void **state)
 {
     (void)state;
+    assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--sched-priority", "100"), -1);
+    assert_string_equal(err, "--sched-priority: expected an integer 0..99, got '100'");
     assert_int_equal(LOAD("--bogus"), -1);
     assert_string_equal(err, "unknown option '--bogus' (see --help)");
     assert_int_equal(LOAD("-x"), -1);
@@ -908,6 +917,8 @@ static void assert_same_config(const md_config *a, const md_config *b)
     assert_int_equal(a->log_level, b->log_level);
     assert_true(a->stats_interval_s == b->stats_interval_s);
     assert_int_equal(a->idle, b->idle);
+    assert_int_equal(a->sched_priority, b->sched_priority);
+    assert_int_equal(a->mlock, b->mlock);
     assert_string_equal(a->report_file, b->report_file);
     assert_string_equal(a->metrics_addr, b->metrics_addr);
     assert_int_equal(a->max_keys, b->max_keys);
