@@ -70,11 +70,34 @@
     X(inflight, gauge, "batches sent, not yet acknowledged")                                       \
     X(live_sources, gauge, "sources heard from within source_timeout")
 
+/* Writes acknowledged by Redis, by what they wrote (the metrics endpoint's
+ * mdcache_writes_total; the stats line keeps keys_written and
+ * account_writes, its sums). */
+enum md_wclass {
+    MD_W_PRICE,
+    MD_W_FALLBACK,
+    MD_W_PUSH, /* PUBLISH on price_channel */
+    MD_W_POSITIONS,
+    MD_W_ORDER,
+    MD_W_ORDER_DELETE,
+    MD_W_ORDER_LIST,
+    MD_W_BALANCES,
+    MD_W_ACCOUNTS,
+    MD_W_COUNT
+};
+extern const char *const md_wclass_name[MD_W_COUNT];
+extern const char *const md_tick_type_name[MD_TICK_TYPE_COUNT];
+
+#define MD_STATS_FEEDS 32 /* MD_MAX_LISTEN */
+
 typedef struct md_stats {
 #define MD_STATS_DECL(n, ...) uint64_t n;
     MD_STATS_FIELDS(MD_STATS_DECL)
 #undef MD_STATS_DECL
     uint64_t err[MD_DERR_COUNT];
+    uint64_t written[MD_W_COUNT];
+    /* Messages decoded, by feed (listen index) and type: ticks_in split. */
+    uint64_t feed_in[MD_STATS_FEEDS][MD_TICK_TYPE_COUNT];
 } md_stats;
 
 typedef struct md_stats_mirror {
@@ -82,6 +105,8 @@ typedef struct md_stats_mirror {
     MD_STATS_FIELDS(MD_STATS_ADECL)
 #undef MD_STATS_ADECL
     _Atomic uint64_t err[MD_DERR_COUNT];
+    _Atomic uint64_t written[MD_W_COUNT];
+    _Atomic uint64_t feed_in[MD_STATS_FEEDS][MD_TICK_TYPE_COUNT];
 } md_stats_mirror;
 
 void md_stats_publish(md_stats_mirror *m, const md_stats *s);

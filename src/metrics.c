@@ -327,6 +327,30 @@ int md_metrics_render(const md_metrics_view *v, char **out, size_t *len)
             sb_printf(&b, "mdcache_decode_errors_total{worker=\"%d\",reason=\"%s\"} %llu\n", w,
                       md_decode_err_name[i], (unsigned long long)v->workers[w].err[i]);
 
+    family(&b, "mdcache_writes_total", "counter",
+           "writes Redis acknowledged, by class: price, price_fallback, price_push (PUBLISH), "
+           "positions, order, order_delete (DEL of an ended order), order_list, balances, "
+           "accounts");
+    for (int w = 0; w < v->nworkers; w++)
+        for (int i = 0; i < MD_W_COUNT; i++)
+            sb_printf(&b, "mdcache_writes_total{worker=\"%d\",class=\"%s\"} %llu\n", w,
+                      md_wclass_name[i], (unsigned long long)v->workers[w].written[i]);
+
+    if (v->nfeeds > 0) {
+        family(&b, "mdcache_ticks_received_total", "counter",
+               "messages decoded, by feed (its listen spec) and type; ticks_in is their sum");
+        for (int w = 0; w < v->nworkers; w++)
+            for (int f = 0; f < v->nfeeds && f < MD_STATS_FEEDS; f++) {
+                md_metrics_escape(v->feeds[f], esc, sizeof esc);
+                for (int t = 1; t < MD_TICK_TYPE_COUNT; t++)
+                    sb_printf(&b,
+                              "mdcache_ticks_received_total{worker=\"%d\",feed=\"%s\","
+                              "type=\"%s\"} %llu\n",
+                              w, esc, md_tick_type_name[t],
+                              (unsigned long long)v->workers[w].feed_in[f][t]);
+            }
+    }
+
     if (v->hists) render_histograms(&b, v);
 
     if (b.oom) {

@@ -826,6 +826,33 @@ static bool on_data_error(md_redis *r, md_cmd *c, const char *err, int64_t now)
     return true;
 }
 
+/* A data command Redis acknowledged. */
+static void on_written(md_redis *r, const md_cmd *c, int64_t now)
+{
+    static const uint8_t wclass[] = {
+        [MD_CMD_LATEST] = MD_W_PRICE,        [MD_CMD_GOOD] = MD_W_FALLBACK,
+        [MD_CMD_PUBLISH] = MD_W_PUSH,        [MD_CMD_POSITIONS] = MD_W_POSITIONS,
+        [MD_CMD_BALANCE] = MD_W_BALANCES,    [MD_CMD_ACCOUNT] = MD_W_ACCOUNTS,
+        [MD_CMD_ORDER] = MD_W_ORDER,         [MD_CMD_ORDER_DEL] = MD_W_ORDER_DELETE,
+        [MD_CMD_ORDER_LIST] = MD_W_ORDER_LIST,
+    };
+    md_worker *w = r->w;
+    w->st.written[wclass[c->kind]]++;
+    if (c->kind == MD_CMD_LATEST) {
+        w->st.keys_written++;
+        /* Every tick coalesced into a write is charged the latency of the
+         * oldest one: an upper bound, counted once per tick so the
+         * distribution is per tick like the baselines' (bench/). */
+        if (c->first_ns)
+            md_hist_record_n(w->h_latency, (uint64_t)(now - c->first_ns), c->ticks);
+    } else if (c->kind == MD_CMD_ORDER_DEL) {
+        w->st.orders_deleted++;
+        md_account_order_deleted(c->a, (uint32_t)c->order, c->del_gen);
+    } else if (is_account_kind(c->kind)) {
+        w->st.account_writes++;
+    }
+}
+
 /* One reply, matched to the command it answers. False if the connection
  * was dropped. */
 static bool on_reply(md_redis *r, int64_t now)
@@ -857,19 +884,8 @@ static bool on_reply(md_redis *r, int64_t now)
     } else if (is_err) {
         b->errors++;
         if (!on_data_error(r, c, k->err, now)) return false;
-    } else if (c->kind == MD_CMD_LATEST) {
-        md_worker *w = r->w;
-        w->st.keys_written++;
-        /* Every tick coalesced into a write is charged the latency of the
-         * oldest one: an upper bound, counted once per tick so the
-         * distribution is per tick like the baselines' (bench/). */
-        if (c->first_ns)
-            md_hist_record_n(w->h_latency, (uint64_t)(now - c->first_ns), c->ticks);
-    } else if (c->kind == MD_CMD_ORDER_DEL) {
-        r->w->st.orders_deleted++;
-        md_account_order_deleted(c->a, (uint32_t)c->order, c->del_gen);
-    } else if (is_account_kind(c->kind)) {
-        r->w->st.account_writes++;
+    } else if (c->kind >= MD_CMD_LATEST) { /* not ASKING: the command after it counts */
+        on_written(r, c, now);
     }
     if (++b->next < b->ncmds) return true;
 

@@ -214,6 +214,7 @@ static void stamp(md_worker *w, md_tick *t)
     t->src_hash = t->src_len ? md_sym_hash(t->source, t->src_len) : w->cur->feed_hash;
     t->sym_hash = t->sym_len ? md_sym_hash(t->symbol, t->sym_len) : 0;
     w->st.ticks_in++;
+    w->st.feed_in[w->cur->id][t->type < MD_TICK_TYPE_COUNT ? t->type : 0]++;
 }
 
 static void on_tick(void *ctx, const md_tick *in)
@@ -674,6 +675,8 @@ static void dispatch(md_worker *w, struct io_uring_cqe *cqe)
     }
     }
 }
+
+_Static_assert(MD_MAX_LISTEN <= MD_STATS_FEEDS, "every feed has its row in md_stats.feed_in");
 
 static bool writer_idle(const md_worker *w)
 {

@@ -70,6 +70,9 @@ static int fill(void **state)
     st[0].decode_errors = 2;
     st[0].err[0] = 2;
     st[1].bytes_out = 12345;
+    st[0].written[MD_W_FALLBACK] = 13;
+    st[1].written[MD_W_ORDER_DELETE] = 2;
+    st[1].feed_in[1][MD_TICK_TRADE] = 11;
     wst.expired_price = 9;
     wst.events_published = 4;
     return 0;
@@ -199,6 +202,10 @@ static void test_exact_values(void **state)
     has_line(t, "mdcache_inflight{worker=\"0\"} 2");
     has_line(t, "mdcache_keys_written_total{worker=\"0\",class=\"price\"} 40");
     has_line(t, "mdcache_keys_written_total{worker=\"1\",class=\"account\"} 5");
+    has_line(t, "# TYPE mdcache_writes_total counter");
+    has_line(t, "mdcache_writes_total{worker=\"0\",class=\"price_fallback\"} 13");
+    has_line(t, "mdcache_writes_total{worker=\"1\",class=\"order_delete\"} 2");
+    has_line(t, "mdcache_writes_total{worker=\"0\",class=\"price\"} 0");
     has_line(t, "mdcache_drops_total{worker=\"0\",reason=\"ring_full\"} 4");
     has_line(t, "mdcache_drops_total{worker=\"1\",reason=\"kernel\"} 6");
     has_line(t, "mdcache_redis_errors_total{worker=\"0\",type=\"OOM\"} 1");
@@ -318,6 +325,11 @@ static void test_label_escaping(void **state)
     check_well_formed(t);
     has_line(t, "mdcache_feed_info{listen=\"unix:///tmp/a\\\"b\\\\c.sock\"} 1");
     has_line(t, "mdcache_feed_info{listen=\"udp://127.0.0.1:7400\"} 1");
+    /* By feed and type, the feed named by its (escaped) listen spec. */
+    has_line(t, "mdcache_ticks_received_total{worker=\"1\",feed=\"udp://127.0.0.1:7400\","
+                "type=\"trade\"} 11");
+    has_line(t, "mdcache_ticks_received_total{worker=\"0\",feed=\"unix:///tmp/a\\\"b\\\\c."
+                "sock\",type=\"quote\"} 0");
     free(t);
 }
 

@@ -130,6 +130,16 @@ class MetricsTest(MdTestCase):
         self.assertGreaterEqual(price_written, SYMS)
         self.assertEqual(total(f, "mdcache_keys_written_total", **{"class": "account"}), 0)
         self.assertGreater(total(f, "mdcache_batches_total"), 0)
+        # Finer: every write class, and ticks by feed and type.
+        self.assertEqual(total(f, "mdcache_writes_total", **{"class": "price"}), price_written)
+        self.assertEqual(total(f, "mdcache_writes_total", **{"class": "positions"}), 0)
+        spec = "tcp://127.0.0.1:%d?format=jsonl" % feed
+        by_type = {t: total(f, "mdcache_ticks_received_total", feed=spec, type=t)
+                   for t in ("quote", "trade", "heartbeat", "reset", "position", "order",
+                             "balance", "account")}
+        self.assertEqual(sum(by_type.values()), N, by_type)
+        self.assertGreater(by_type["quote"], 0, by_type)
+        self.assertGreater(by_type["trade"], 0, by_type)
         self.assertGreater(total(f, "mdcache_redis_sent_bytes_total"), 0)
         self.assertEqual(total(f, "mdcache_expired_keys_total"), 0)
         self.assertIn("mdcache_live_sources", f)
