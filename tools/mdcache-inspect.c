@@ -194,9 +194,10 @@ static void parse_args(int argc, char **argv, opts *o)
             for (c = 0; c <= NCLASS; c++)
                 if (strcmp(optarg, class_names[c]) == 0) break;
             if (c > NCLASS && strcmp(optarg, "orders") != 0)
-                md_tool_die(2, "--class: unknown class '%.64s' (price, price_fallback, positions, order, "
-                       "order_list, orders, balances, accounts, other)",
-                    optarg);
+                md_tool_die(2,
+                            "--class: unknown class '%.64s' (price, price_fallback, positions, "
+                            "order, order_list, orders, balances, accounts, other)",
+                            optarg);
             o->list_class = c > NCLASS ? NCLASS + 1 : c;
             o->listing = true;
             break;
@@ -342,7 +343,8 @@ static void node_open(node_conn *n, const md_redis_target *t, bool select_db, do
         snprintf(db, sizeof db, "%d", cfg.redis.db);
         const char *a[2] = {"SELECT", db};
         redisReply *r = command(n, 2, a);
-        if (r->type == REDIS_REPLY_ERROR) md_tool_die(2, "redis %s: SELECT %s: %s", t->display, db, r->str);
+        if (r->type == REDIS_REPLY_ERROR)
+            md_tool_die(2, "redis %s: SELECT %s: %s", t->display, db, r->str);
         freeReplyObject(r);
     }
 }
@@ -527,19 +529,6 @@ static void scan_node(const md_redis_target *t, bool select_db, const opts *o, s
 
 /* ---- output ------------------------------------------------------------- */
 
-static void json_str(const char *s, size_t n)
-{
-    putchar('"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        /* Bytes outside printable ASCII as \u00XX: keys are binary-safe
-         * in Redis, and the output must stay valid JSON for any of them. */
-        if (ch == '"' || ch == '\\') printf("\\%c", ch);
-        else if (ch < 0x20 || ch >= 0x7f) printf("\\u%04x", ch);
-        else putchar(ch);
-    }
-    putchar('"');
-}
 
 static int cmp_i64(const void *a, const void *b)
 {
@@ -576,14 +565,14 @@ static const char *class_tpl_src(int c)
 static void print_json_stats(const opts *o, const char *url, bool cluster)
 {
     printf("{\"url\":");
-    json_str(url, strlen(url));
+    md_tool_json_str(url, strlen(url));
     printf(",\"mode\":\"%s\",\"prefix\":", cluster ? "cluster" : "standalone");
-    json_str(cfg.key_prefix, strlen(cfg.key_prefix));
+    md_tool_json_str(cfg.key_prefix, strlen(cfg.key_prefix));
     printf(",\"fresh_within_s\":%g,\"classes\":{", o->fresh_s);
     for (int c = 0; c < NCLASS; c++) {
         class_stats *s = &stats[c];
         printf("%s\"%s\":{\"template\":", c ? "," : "", class_names[c]);
-        if (tpl_on[c]) json_str(class_tpl_src(c), strlen(class_tpl_src(c)));
+        if (tpl_on[c]) md_tool_json_str(class_tpl_src(c), strlen(class_tpl_src(c)));
         else fputs("null", stdout);
         printf(",\"keys\":%" PRIu64, s->keys);
         if (s->ttl.n) qsort(s->ttl.v, s->ttl.n, sizeof *s->ttl.v, cmp_i64);
@@ -608,12 +597,13 @@ static void print_json_stats(const opts *o, const char *url, bool cluster)
     for (size_t i = 0; i < nrows; i++) {
         node_row *r = &rows[i];
         printf("%s{\"node\":", i ? "," : "");
-        json_str(r->name, strlen(r->name));
+        md_tool_json_str(r->name, strlen(r->name));
         printf(",\"scanned\":%" PRIu64 ",\"ours\":%" PRIu64 ",\"classes\":{", r->scanned, r->ours);
         for (int c = 0; c <= NCLASS; c++)
             printf("%s\"%s\":%" PRIu64, c ? "," : "", class_names[c], r->per_class[c]);
         printf("},\"used_memory_human\":");
-        if (r->used_memory_human[0]) json_str(r->used_memory_human, strlen(r->used_memory_human));
+        if (r->used_memory_human[0])
+            md_tool_json_str(r->used_memory_human, strlen(r->used_memory_human));
         else fputs("null", stdout);
         if (r->connected_clients >= 0) printf(",\"connected_clients\":%lld", r->connected_clients);
         else fputs(",\"connected_clients\":null", stdout);
@@ -701,12 +691,12 @@ static void print_listing(const opts *o, bool cluster)
         for (uint64_t i = 0; i < nlisted; i++) {
             listed_key *e = &listed[i];
             printf("%s{\"key\":", i ? "," : "");
-            json_str(e->key, e->klen);
+            md_tool_json_str(e->key, e->klen);
             printf(",\"class\":\"%s\",\"ttl\":", class_names[e->cls]);
             if (e->pttl >= 0) printf("%.3f", e->pttl / 1000.0);
             else fputs("null", stdout);
             printf(",\"freshness\":\"%s\",\"node\":", e->mark);
-            json_str(rows[e->node].name, strlen(rows[e->node].name));
+            md_tool_json_str(rows[e->node].name, strlen(rows[e->node].name));
             putchar('}');
         }
         printf("]}\n");
@@ -756,16 +746,19 @@ int main(int argc, char **argv)
         md_bconn_deadline(&n.c, o.timeout_s);
         if (md_topology_fetch(&topo, &n.c, cfg.redis.kind == MD_REDIS_TLS,
                               answered.host[0] ? answered.host : cfg.redis.host, err, sizeof err))
-            md_tool_die(1, "redis %s: cannot read the cluster's slot map: %s", answered.display, err);
+            md_tool_die(1, "redis %s: cannot read the cluster's slot map: %s", answered.display,
+                        err);
         md_bconn_close(&n.c);
-        if (topo.nnodes == 0) md_tool_die(1, "redis %s: the cluster has no primary", answered.display);
+        if (topo.nnodes == 0)
+            md_tool_die(1, "redis %s: the cluster has no primary", answered.display);
         rows = xrealloc(NULL, topo.nnodes * sizeof *rows);
         memset(rows, 0, topo.nnodes * sizeof *rows);
         nrows = topo.nnodes;
         static md_redis_target nodes[MD_TOPO_MAX_NODES];
         for (size_t i = 0; i < nrows; i++)
             if (md_topo_node_target(&seed, &topo.nodes[i], &nodes[i], err, sizeof err))
-                md_tool_die(1, "cluster node %s:%u: %s", topo.nodes[i].host, topo.nodes[i].port, err);
+                md_tool_die(1, "cluster node %s:%u: %s", topo.nodes[i].host, topo.nodes[i].port,
+                            err);
         for (size_t i = 0; i < nrows && !(o.listing && truncated); i++)
             scan_node(&nodes[i], false, &o, i);
     }

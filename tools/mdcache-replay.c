@@ -674,7 +674,9 @@ int main(int argc, char **argv)
         case 'l': r->loops = (uint64_t)num_arg("loop", optarg, 1, 1e9); break;
         case 'm': r->max_time = num_arg("max-time", optarg, 0.001, 1e7); break;
         case 'K': r->per_packet = (uint32_t)num_arg("per-packet", optarg, 1, 100000); break;
-        case 'D': r->dgram_max = (size_t)num_arg("datagram-max", optarg, 512, UDP_PAYLOAD_MAX); break;
+        case 'D':
+            r->dgram_max = (size_t)num_arg("datagram-max", optarg, 512, UDP_PAYLOAD_MAX);
+            break;
         case 'b': r->skip_bad = true; break;
         case 'p': r->progress = true; break;
         case 'h': usage(stdout); return 0;

@@ -162,7 +162,8 @@ static void parse_addr(const char *s)
     const char *h = s;
     if (*s == '[') {
         const char *rb = strchr(s, ']');
-        if (!rb || rb[1] != ':') md_tool_die(2, "--metrics: expected HOST:PORT or [V6]:PORT, got '%.64s'", s);
+        if (!rb || rb[1] != ':')
+            md_tool_die(2, "--metrics: expected HOST:PORT or [V6]:PORT, got '%.64s'", s);
         h = s + 1;
         hl = (size_t)(rb - h);
         colon = rb + 1;
@@ -605,15 +606,6 @@ static void figures(const snap *cur, const snap *prev, int w, double *c, double 
     }
 }
 
-static void iso_time(char *b, size_t cap)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    size_t n = strftime(b, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(b + n, cap - n, ".%03dZ", (int)(ts.tv_nsec / 1000000));
-}
 
 /* ---- output ------------------------------------------------------------- */
 
@@ -629,7 +621,7 @@ static void eol(void)
 static void begin_block(const char *status, double dt)
 {
     char t[40];
-    iso_time(t, sizeof t);
+    md_tool_iso_time(t, sizeof t);
     if (o.out == OUT_TTY) fputs("\033[H", stdout);
     printf(PROG " %s  %s  %s", o.url, t, status);
     if (dt > 0) printf("  interval %.2fs", dt);
@@ -703,17 +695,6 @@ static void json_row(const snap *cur, const snap *prev, int w)
     putchar('}');
 }
 
-static void json_string(const char *s)
-{
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
-    }
-    putchar('"');
-}
 
 /* prev NULL: counters since mdcache started (--once). */
 static void show(const snap *cur, const snap *prev)
@@ -721,9 +702,9 @@ static void show(const snap *cur, const snap *prev)
     double dt = prev ? (double)(cur->t_ns - prev->t_ns) / 1e9 : 0;
     if (o.out == OUT_JSON) {
         char t[40];
-        iso_time(t, sizeof t);
+        md_tool_iso_time(t, sizeof t);
         printf("{\"time\":\"%s\",\"url\":", t);
-        json_string(o.url);
+        md_tool_json_str(o.url, strlen(o.url));
         printf(",\"status\":\"ok\"");
         if (prev) printf(",\"interval_s\":%.6f", dt);
         printf(",\"workers\":[");
@@ -749,11 +730,11 @@ static void show_unreachable(void)
 {
     if (o.out == OUT_JSON) {
         char t[40];
-        iso_time(t, sizeof t);
+        md_tool_iso_time(t, sizeof t);
         printf("{\"time\":\"%s\",\"url\":", t);
-        json_string(o.url);
+        md_tool_json_str(o.url, strlen(o.url));
         printf(",\"status\":\"unreachable\",\"error\":");
-        json_string(err_msg);
+        md_tool_json_str(err_msg, strlen(err_msg));
         printf("}\n");
         fflush(stdout);
         return;

@@ -396,15 +396,6 @@ static int64_t wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static void iso_time(char *b, size_t cap)
-{
-    int64_t ms = wall_ms();
-    time_t s = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&s, &tm);
-    size_t n = strftime(b, cap, "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(b + n, cap - n, ".%03dZ", (int)(ms % 1000));
-}
 
 static void set_value(sym *s, const char *v, size_t n)
 {
@@ -500,35 +491,24 @@ static void draw_table(void)
     table_drawn = true;
 }
 
-static void json_str(const char *p, size_t n)
-{
-    putchar('"');
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)p[i];
-        if (ch == '"' || ch == '\\') printf("\\%c", ch);
-        else if (ch < 0x20 || ch == 0x7f) printf("\\u%04x", ch);
-        else putchar(ch);
-    }
-    putchar('"');
-}
 
 static void print_line(const sym *s, bool initial)
 {
     char t[40];
-    iso_time(t, sizeof t);
+    md_tool_iso_time(t, sizeof t);
     if (o.out == OUT_PLAIN) {
         printf("%s %s %s\n", t, s->name, s->val ? s->val : "null");
     } else {
         printf("{\"time\":\"%s\",\"symbol\":", t);
-        json_str(s->name, s->len);
+        md_tool_json_str(s->name, s->len);
         printf(",\"key\":");
-        json_str(s->key, s->klen);
+        md_tool_json_str(s->key, s->klen);
         /* The value is mdcache's own JSON and goes in as is; anything else
          * under the key (another writer) is quoted, so the line stays JSON. */
         printf(",\"value\":");
         if (!s->val) fputs("null", stdout);
         else if (s->val[0] == '{') fputs(s->val, stdout);
-        else json_str(s->val, s->vlen);
+        else md_tool_json_str(s->val, s->vlen);
         printf("%s}\n", initial ? ",\"initial\":true" : "");
     }
     if (fflush(stdout) == EOF) exit(0); /* the reader went away (| head) */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "md_preflight.h"
 #include "md_tls.h"
@@ -98,4 +99,26 @@ void md_tool_find_server(const md_config *cfg, md_redis_target *seed, md_redis_t
     case MD_PREFLIGHT_UNREACHABLE:
         md_tool_die(1, "%s%s", msg, cfg->redis.nseeds > 1 ? " (and no other seed answered)" : "");
     }
+}
+
+void md_tool_json_str(const char *p, size_t n)
+{
+    putchar('"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)p[i];
+        if (ch == '"' || ch == '\\') printf("\\%c", ch);
+        else if (ch < 0x20 || ch >= 0x7f) printf("\\u%04x", ch);
+        else putchar(ch);
+    }
+    putchar('"');
+}
+
+void md_tool_iso_time(char *buf, size_t cap)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    size_t n = strftime(buf, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(buf + n, cap - n, ".%03dZ", (int)(ts.tv_nsec / 1000000));
 }

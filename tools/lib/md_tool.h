@@ -9,6 +9,7 @@
 
 #include <getopt.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "md_config.h"
 #include "md_redis.h"
@@ -70,6 +71,15 @@ bool md_tool_redis_option(md_tool_args *a, int ch, char *arg);
 /* cfg as mdcache would load it from the kept options, its file and the
  * environment; exit 2 with mdcache's message when it would refuse. */
 void md_tool_load(md_tool_args *a, md_config *cfg);
+
+/* n bytes as a JSON string on stdout: quotes, backslashes, control bytes
+ * and bytes outside printable ASCII escaped (\u00XX), so the output is
+ * valid JSON whatever Redis held. */
+void md_tool_json_str(const char *p, size_t n);
+
+/* The wall-clock time as 2026-12-06T10:42:06.956Z (UTC, ms), mdcache's
+ * log format. */
+void md_tool_iso_time(char *buf, size_t cap);
 
 /* The first seed of cfg resolved (with its TLS context), then mdcache's
  * start-up check on each seed in turn: *answered is the first that
