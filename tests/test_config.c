@@ -601,7 +601,8 @@ static void test_help_version(void **state)
         "reply_timeout = 10", "client_name = mdcache", "cacert =", "cacertdir =", "cert =",
         "key =", "sni =", "insecure = no", "--cacert FILE", "--insecure", "--sni NAME",
         "--shutdown-timeout", "--reply-timeout", "--cluster auto|yes|no", "cluster = auto",
-        "h1[:port],h2[:port],..."};
+        "h1[:port],h2[:port],...", "--sched-priority N", "--mlock", "sched_priority = 0",
+        "mlock = no"};
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++)
         if (!strstr(help, must[i])) fail_msg("--help lacks '%s'", must[i]);
 
