@@ -71,8 +71,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, os.path.join(ROOT, "tests", "integration"))
 sys.path.insert(0, HERE)
-from harness import (RedisCluster, RedisServer, RespError, bin1_quote,  # noqa: E402
-                     free_port, key_slot, load_expect, parse_counters, wait_for)
+from harness import (ClusterClient, RedisCluster, RedisServer, RespError,  # noqa: E402
+                     bin1_quote, free_port, key_slot, load_expect, parse_counters, wait_for)
 import report  # noqa: E402
 from report import median  # noqa: E402
 from run import ForeignLoad, MachineTuning, Point, bench_ini, versions, wait_quiet  # noqa: E402
@@ -156,16 +156,13 @@ class Servers:
 
     def replicas_synced(self):
         """Every replica's link to its primary is up and its first sync done
-        (only then can it take over)."""
-        try:
-            for n in self.live():
-                info = self._info(n, "replication")
-                if "role:slave" in info and ("master_link_status:up" not in info
-                                             or "master_sync_in_progress:0" not in info):
-                    return False
-            return True
-        except (OSError, ConnectionError, RespError):
-            return False
+        (only then can it take over): the harness's check."""
+        return self.cluster is None or self.cluster.replicas_synced()
+
+    def by_id(self, node_id):
+        """ClusterClient asks for nodes by id; the one-node cluster has no
+        RedisCluster to know them, so it finds them by port instead."""
+        return self.cluster.by_id(node_id) if self.cluster else None
 
     def nodes_view(self, via):
         """CLUSTER NODES of `via`: {id: (port, flags, master_id, slots set)} and myself's id."""
@@ -216,78 +213,35 @@ class Servers:
 
 
 class Reader:
-    """Reads keys from the node owning each (standalone: the one server).
-    A node that does not answer, or answers with an error, gives the key a
-    value starting with '<' (no value mdcache writes)."""
+    """Reads keys from the node owning each: the one server, or, for a
+    cluster, through the test harness's ClusterClient (which follows MOVED
+    and ASK). A node that does not answer gives the key a value starting
+    with '<' (no value mdcache writes)."""
 
     def __init__(self, servers):
         self.s = servers
-        self.conns = {}
-        self.owner = None
+        self.cc = ClusterClient(servers) if servers.kind != "standalone" else None
+        self.c = None
 
     def close(self):
-        for c in self.conns.values():
-            c.close()
-        self.conns = {}
+        if self.cc:
+            self.cc.close()
+        if self.c:
+            self.c.close()
+            self.c = None
 
-    def _conn(self, node):
-        c = self.conns.get(node.port)
-        if c is None:
-            c = self.conns[node.port] = node.client(timeout=10)
-        return c
-
-    def _drop(self, node):
-        c = self.conns.pop(node.port, None)
-        if c:
-            c.close()
-
-    def refresh(self):
-        self.owner = None
-        for n in self.s.live():
-            try:
-                slots = self._conn(n).cmd("CLUSTER", "SLOTS")
-            except (OSError, ConnectionError, RespError):
-                self._drop(n)
-                continue
-            owner = [None] * 16384
-            for ent in slots:
-                node = next((x for x in self.s.nodes if x.port == ent[2][1]), None)
-                owner[ent[0]:ent[1] + 1] = [node] * (ent[1] - ent[0] + 1)
-            self.owner = owner
-            return
-
-    def get_many(self, keys, chunk=5000):
-        out = {}
-        if self.s.kind == "standalone":
-            groups = {self.s.single: list(keys)}
-        else:
-            if self.owner is None:
-                self.refresh()
-            groups = {}
-            for k in keys:
-                node = self.owner[key_slot(k)] if self.owner else None
-                if node is None:
-                    out[k] = "<unowned>"
-                else:
-                    groups.setdefault(node, []).append(k)
-        for node, ks in groups.items():
-            try:
-                c = self._conn(node)
-                for i in range(0, len(ks), chunk):
-                    part = ks[i:i + chunk]
-                    for k, v in zip(part, c.pipeline([("GET", k) for k in part])):
-                        if isinstance(v, RespError):
-                            out[k] = "<%s>" % v
-                            if str(v).startswith(("MOVED", "ASK")):
-                                self.owner = None
-                        else:
-                            out[k] = v
-            except (OSError, ConnectionError):
-                self._drop(node)
-                self.owner = None
-                for k in ks:
-                    out.setdefault(k, "<unreachable>")
-        return out
+    def get_many(self, keys):
+        if self.cc:
+            return self.cc.get_many(keys)
+        try:
+            if self.c is None:
+                self.c = self.s.single.client(timeout=10)
+            return self.c.get_many(list(keys))
+        except (OSError, ConnectionError):
+            if self.c:
+                self.c.close()
+            self.c = None
+            return {k: "<unreachable>" for k in keys}
 
     def wrong(self, expected, keys=None):
         keys = list(expected) if keys is None else keys

@@ -430,19 +430,28 @@ class RedisCluster:
         self._read_ids()
         return self
 
-    def replicas_synced(self):
-        """Every live replica has finished its sync and its link to its
-        primary is up (INFO replication): only such a replica can take over
-        when its primary fails."""
+    def _replication_infos(self):
+        """INFO replication of every live node, or None if one does not answer."""
+        out = []
         for n in self.live():
             try:
                 c = n.client(timeout=2)
                 try:
-                    info = c.cmd("INFO", "replication")
+                    out.append(c.cmd("INFO", "replication"))
                 finally:
                     c.close()
             except (OSError, ConnectionError, RespError):
-                return False
+                return None
+        return out
+
+    def replicas_synced(self):
+        """Every live replica has finished its sync and its link to its
+        primary is up (INFO replication): only such a replica can take over
+        when its primary fails."""
+        infos = self._replication_infos()
+        if infos is None:
+            return False
+        for info in infos:
             if "role:slave" in info and ("master_link_status:up" not in info
                                          or "master_sync_in_progress:0" not in info):
                 return False
@@ -679,15 +688,10 @@ class RedisCluster:
         """Every live primary's replicas have acknowledged its whole
         replication stream (their offsets equal master_repl_offset): a
         write the primary acknowledged is on its replica too."""
-        for n in self.live():
-            try:
-                c = n.client(timeout=2)
-                try:
-                    info = c.cmd("INFO", "replication")
-                finally:
-                    c.close()
-            except (OSError, ConnectionError, RespError):
-                return False
+        infos = self._replication_infos()
+        if infos is None:
+            return False
+        for info in infos:
             if "role:master" not in info:
                 continue
             off = int(re.search(r"master_repl_offset:(\d+)", info).group(1))
