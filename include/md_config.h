@@ -136,6 +136,10 @@ typedef struct md_config {
  * exit 0 at once (--help, --version printed to stdout), -1 on error with a
  * one-line message in err (file errors read "FILE:LINE: [section] key: why"). */
 int md_config_load(md_config *cfg, int argc, char **argv, char *err, size_t errlen);
+/* The same for a tool that reads mdcache's configuration to reach its
+ * Redis (tools/): the daemon's own needs, feeds and existing CPUs, are not
+ * required. */
+int md_config_load_client(md_config *cfg, int argc, char **argv, char *err, size_t errlen);
 
 /* Loads only an INI file on top of cfg (used by md_config_load and the fuzzer). */
 int md_config_load_file(md_config *cfg, const char *path, char *err, size_t errlen);

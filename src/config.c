@@ -931,16 +931,19 @@ void md_config_defaults(md_config *cfg)
  * they were read (with their file line); this re-checks them in case a
  * caller filled the struct by hand, and adds what depends on the machine
  * or on more than one key. `cpus_where` says where the CPU list came from. */
-static int validate(const md_config *cfg, const char *cpus_where, char *err, size_t errlen)
+static int validate(const md_config *cfg, const char *cpus_where, bool daemon, char *err,
+                    size_t errlen)
 {
     char range[160], val[64];
-    if (cfg->nlisten < 1) return md_config_errf(err, errlen, "no feeds: give --listen SPEC or [feeds] listen");
+    if (daemon && cfg->nlisten < 1)
+        return md_config_errf(err, errlen, "no feeds: give --listen SPEC or [feeds] listen");
     if (cfg->nlisten > MD_MAX_LISTEN)
         return md_config_errf(err, errlen, "[feeds] listen: too many listen specs (max %d)", MD_MAX_LISTEN);
     if (cfg->ncpus < 1 || cfg->ncpus > MD_MAX_WORKERS)
         return md_config_errf(err, errlen, "%s: need 1..%d CPUs", cpus_where, MD_MAX_WORKERS);
     long nconf = sysconf(_SC_NPROCESSORS_CONF);
-    for (int i = 0; i < cfg->ncpus; i++) {
+    /* CPUs are the daemon's: a tool reading the same file runs anywhere. */
+    for (int i = 0; i < cfg->ncpus && daemon; i++) {
         int cpu = cfg->cpus[i];
         if (cpu < 0 || (nconf > 0 && cpu >= nconf))
             return md_config_errf(err, errlen, "%s: CPU %d does not exist (this machine has CPUs 0..%ld)",
@@ -1229,7 +1232,19 @@ static const char *opt_name(int val, char *buf, size_t cap)
     return buf;
 }
 
+static int load(md_config *cfg, int argc, char **argv, bool daemon, char *err, size_t errlen);
+
 int md_config_load(md_config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+    return load(cfg, argc, argv, true, err, errlen);
+}
+
+int md_config_load_client(md_config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+    return load(cfg, argc, argv, false, err, errlen);
+}
+
+static int load(md_config *cfg, int argc, char **argv, bool daemon, char *err, size_t errlen)
 {
     const char *cli[NKEYS] = {0};
     const char *cli_listen[MD_MAX_LISTEN];
@@ -1388,7 +1403,7 @@ int md_config_load(md_config *cfg, int argc, char **argv, char *err, size_t errl
         snprintf(where, sizeof where, "%s:%d: [mdcache] cpus", config, fc.seen[KEY_CPUS]);
         cpus_where = where;
     }
-    if (validate(cfg, cpus_where, err, errlen) < 0) return -1;
+    if (validate(cfg, cpus_where, daemon, err, errlen) < 0) return -1;
 
     if (check) {
         cfg->check_only = true;

@@ -49,6 +49,8 @@ static char *temp_file(const char *text)
 #define ARGV(...) ((char *[]){"mdcache", __VA_ARGS__, NULL})
 #define ARGC(...) ((int)(sizeof((char *[]){"mdcache", __VA_ARGS__}) / sizeof(char *)))
 #define LOAD(...) md_config_load(&cfg, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), err, sizeof err)
+#define LOAD_CLIENT(...)                                                                           \
+    md_config_load_client(&cfg, ARGC(__VA_ARGS__), ARGV(__VA_ARGS__), err, sizeof err)
 
 static int load_ok_str(const char *ini)
 {
@@ -491,6 +493,15 @@ static void test_cli_basics(void **state)
 static void test_cli_errors(void **state)
 {
     (void)state;
+    /* A tool's load: the daemon's feeds and CPUs are not its business,
+     * everything else is checked as for the daemon. */
+    assert_int_equal(LOAD("--redis", "redis://127.0.0.1:7000,127.0.0.1:7001"), -1);
+    assert_int_equal(LOAD_CLIENT("--redis", "redis://127.0.0.1:7000,127.0.0.1:7001", "--cpus",
+                                 "1000"),
+                     0);
+    assert_int_equal(cfg.redis.nseeds, 2);
+    assert_int_equal(LOAD_CLIENT("--redis", "redis://127.0.0.1:0"), -1);
+    assert_int_equal(LOAD_CLIENT("--cluster", "no", "--redis", "redis://a:1,b:2"), -1);
     assert_int_equal(LOAD("--listen", "udp://127.0.0.1:1", "--sched-priority", "100"), -1);
     assert_string_equal(err, "--sched-priority: expected an integer 0..99, got '100'");
     assert_int_equal(LOAD("--bogus"), -1);

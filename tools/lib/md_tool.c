@@ -53,9 +53,9 @@ bool md_tool_redis_option(md_tool_args *a, int ch, char *arg)
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         if (names[i].ch != ch) continue;
-        /* Room kept for the program name, the placeholders and the end. */
+        /* Room kept for the program name and the end. */
         if (a->argc == 0) a->argv[a->argc++] = (char *)md_tool_prog;
-        if (a->argc + 2 > (int)(sizeof a->argv / sizeof a->argv[0]) - 6)
+        if (a->argc + 2 > (int)(sizeof a->argv / sizeof a->argv[0]) - 1)
             md_tool_die(2, "too many options (see --help)");
         a->argv[a->argc++] = (char *)names[i].name;
         if (ch != MD_TOOL_O_INSECURE) a->argv[a->argc++] = arg;
@@ -67,15 +67,9 @@ bool md_tool_redis_option(md_tool_args *a, int ch, char *arg)
 void md_tool_load(md_tool_args *a, md_config *cfg)
 {
     if (a->argc == 0) a->argv[a->argc++] = (char *)md_tool_prog;
-    /* The daemon insists on a feed and on CPUs that exist; neither matters
-     * to a tool, so a placeholder feed and CPU 0 stand in for the file's. */
-    a->argv[a->argc++] = "--listen";
-    a->argv[a->argc++] = "file:///dev/null?format=jsonl";
-    a->argv[a->argc++] = "--cpus";
-    a->argv[a->argc++] = "0";
     a->argv[a->argc] = NULL;
     char err[1024];
-    int rc = md_config_load(cfg, a->argc, a->argv, err, sizeof err);
+    int rc = md_config_load_client(cfg, a->argc, a->argv, err, sizeof err);
     if (rc != 0) md_tool_die(2, "%s", rc > 0 ? "unexpected --help/--version" : err);
 }
 
